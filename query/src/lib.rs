@@ -1,0 +1,16 @@
+//! Reading Lookout's data: read-only SQL over the `spans`, `logs` and `metrics` tables, trace
+//! assembly by id, and the JSON HTTP API that serves them.
+//!
+//! This crate does not know OTLP, Parquet files or tantivy: it sees tables and the trace-id
+//! lookup that `lookout_storage::Reader` offers.
+
+pub mod api;
+pub mod error;
+pub mod json_rows;
+pub mod sql;
+pub mod telemetry;
+pub mod trace;
+
+pub use api::{ApiState, router};
+pub use error::QueryError;
+pub use sql::{QueryConfig, QueryFileConfig, SqlOutcome};

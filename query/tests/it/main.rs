@@ -1,0 +1,3 @@
+//! Integration tests of the query crate over a real store.
+
+mod sql;

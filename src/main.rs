@@ -1,0 +1,57 @@
+//! `lookout`: the observability and SLO daemon, and its command-line clients.
+
+mod bench;
+mod client;
+mod config;
+mod self_telemetry;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Lookout: OTLP in, durable columnar storage, SQL and traces out.
+#[derive(Debug, Parser)]
+#[command(name = "lookout", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: OTLP receivers, storage, the HTTP API.
+    Serve(config::ServeArgs),
+    /// Run a read-only SQL query against a daemon.
+    Sql(client::SqlArgs),
+    /// Fetch every span of a trace from a daemon.
+    Trace(client::TraceArgs),
+    /// Load generators and measurements.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    self_telemetry::init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: failed to start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args.resolve()?).await,
+            Command::Sql(args) => client::sql(args).await,
+            Command::Trace(args) => client::trace(args).await,
+            Command::Bench(command) => bench::run(command).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! The storage engine: owns the WAL, the in-memory tail and the catalog, and ties the write
+//! path (append), the read path (snapshots) and maintenance (flush, compaction, retention).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::prelude::SessionContext;
+use lookout_model::{Signal, TenantId, TraceId};
+use parking_lot::Mutex;
+
+use crate::dedup::DedupSet;
+use crate::manifest::{FileEntry, Manifest};
+use crate::metrics::StorageMetrics;
+use crate::recovery::recover;
+use crate::rows::payload_to_batch;
+use crate::tail::Tail;
+use crate::trace_index::{FileTraceIndex, TraceSpan};
+use crate::wal::{Wal, encode_frame};
+use crate::{Payload, StorageConfig, StorageError, TimeRange};
+
+/// Files dropped from the manifest are deleted this long afterwards, so queries that
+/// snapshotted them can finish.
+pub(crate) const DELETE_GRACE: Duration = Duration::from_secs(60);
+
+/// What readers snapshot and maintenance replaces, under one lock.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// Acknowledged records not yet in Parquet.
+    pub(crate) tail: Tail,
+    /// The catalog as last stored.
+    pub(crate) manifest: Arc<Manifest>,
+    /// Trace-id index of every live spans file, by file path.
+    pub(crate) trace_index: HashMap<String, Arc<FileTraceIndex>>,
+}
+
+/// A consistent view of one table: live files plus tail batches.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    /// Parquet files of the table.
+    pub(crate) files: Vec<FileEntry>,
+    /// Tail batches of the table.
+    pub(crate) tail: Vec<RecordBatch>,
+}
+
+/// State shared with table providers (which must not keep the WAL thread alive).
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Canonical data directory.
+    pub(crate) data_dir: PathBuf,
+    /// Catalog, tail and index.
+    pub(crate) state: Mutex<State>,
+}
+
+impl Shared {
+    /// The files and tail batches of `(tenant, signal)`, taken under one lock.
+    pub(crate) fn snapshot(&self, tenant: &TenantId, signal: Signal) -> Snapshot {
+        let state = self.state.lock();
+        Snapshot {
+            files: state
+                .manifest
+                .files
+                .iter()
+                .filter(|file| file.signal == signal && &file.tenant == tenant)
+                .cloned()
+                .collect(),
+            tail: state.tail.batches(tenant, signal),
+        }
+    }
+}
+
+pub(crate) struct Engine {
+    pub(crate) config: StorageConfig,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) wal: Wal,
+    /// Appends hold it shared from WAL write to tail insert; a flush holds it exclusively
+    /// to rotate the WAL and seal the tail, so no acknowledged record is in a sealed WAL
+    /// segment without being in the sealed tail.
+    pub(crate) append_gate: tokio::sync::RwLock<()>,
+    /// One flush, compaction or retention pass at a time.
+    pub(crate) maintenance: tokio::sync::Mutex<()>,
+    pub(crate) dedup: Mutex<DedupSet>,
+    pub(crate) metrics: Arc<StorageMetrics>,
+    /// Woken when a tail grows past `flush_max_rows`.
+    pub(crate) flush_wanted: tokio::sync::Notify,
+    /// Files to delete once their grace period is over.
+    pub(crate) pending_deletes: Mutex<Vec<(Instant, PathBuf)>>,
+}
+
+impl Engine {
+    pub(crate) async fn open(
+        config: StorageConfig,
+        registry: &mut prometheus_client::registry::Registry,
+    ) -> Result<Arc<Self>, StorageError> {
+        let metrics = Arc::new(StorageMetrics::register(registry));
+        let recovered = {
+            let config = config.clone();
+            let metrics = metrics.clone();
+            tokio::task::spawn_blocking(move || recover(&config, &metrics))
+                .await
+                .map_err(|error| StorageError::Internal(format!("recovery task failed: {error}")))??
+        };
+        let wal = Wal::start(
+            recovered.data_dir.join("wal"),
+            recovered.next_segment_id,
+            metrics.clone(),
+        )?;
+        let mut config = config;
+        config.data_dir = recovered.data_dir.clone();
+        metrics
+            .parquet_files
+            .set(recovered.state.manifest.files.len() as i64);
+        metrics
+            .unflushed_bytes
+            .set(recovered.state.tail.unflushed_bytes() as i64);
+        Ok(Arc::new(Self {
+            config,
+            shared: Arc::new(Shared {
+                data_dir: recovered.data_dir,
+                state: Mutex::new(recovered.state),
+            }),
+            wal,
+            append_gate: tokio::sync::RwLock::new(()),
+            maintenance: tokio::sync::Mutex::new(()),
+            dedup: Mutex::new(recovered.dedup),
+            metrics,
+            flush_wanted: tokio::sync::Notify::new(),
+            pending_deletes: Mutex::new(Vec::new()),
+        }))
+    }
+
+    pub(crate) async fn append(&self, tenant: &TenantId, mut payload: Payload) -> Result<(), StorageError> {
+        let unflushed_bytes = self.shared.state.lock().tail.unflushed_bytes();
+        if unflushed_bytes > self.config.max_unflushed_bytes {
+            self.flush_wanted.notify_one();
+            return Err(StorageError::Overloaded(format!(
+                "{unflushed_bytes} bytes are waiting for a flush (limit {})",
+                self.config.max_unflushed_bytes
+            )));
+        }
+        let mut remembered = Vec::new();
+        if let Payload::Metrics(batch) = &mut payload {
+            let (inserted, dropped) = self.dedup.lock().filter(tenant, batch);
+            self.metrics.duplicate_points_dropped.inc_by(dropped);
+            remembered = inserted;
+        }
+        let signal = payload_signal(&payload);
+        if payload_record_count(&payload) == 0 {
+            return Ok(());
+        }
+        let result = self.append_durably(tenant, signal, payload).await;
+        if result.is_err() && !remembered.is_empty() {
+            self.dedup.lock().forget(&remembered);
+        }
+        result
+    }
+
+    async fn append_durably(
+        &self,
+        tenant: &TenantId,
+        signal: Signal,
+        payload: Payload,
+    ) -> Result<(), StorageError> {
+        let encoded = {
+            let tenant = tenant.clone();
+            tokio::task::spawn_blocking(move || {
+                let frame = encode_frame(&tenant, &payload)?;
+                let batch = payload_to_batch(&payload)?;
+                Ok::<_, StorageError>((frame, batch))
+            })
+            .await
+            .map_err(|error| StorageError::Internal(format!("encoding task failed: {error}")))?
+        };
+        let (frame, batch) = encoded?;
+        let _gate = self.append_gate.read().await;
+        self.wal.append(frame).await?;
+        let (rows, unflushed_bytes) = {
+            let mut state = self.shared.state.lock();
+            let rows = state.tail.insert(tenant, signal, batch);
+            (rows, state.tail.unflushed_bytes())
+        };
+        self.metrics.unflushed_bytes.set(unflushed_bytes as i64);
+        if rows >= self.config.flush_max_rows
+            || unflushed_bytes > self.config.max_unflushed_bytes / 2
+        {
+            self.flush_wanted.notify_one();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn session_context(&self, tenant: &TenantId) -> Result<SessionContext, StorageError> {
+        crate::table::session_context(&self.shared, tenant)
+    }
+
+    pub(crate) fn trace_time_range(&self, tenant: &TenantId, trace_id: &TraceId) -> Option<TimeRange> {
+        let state = self.shared.state.lock();
+        let from_files = state
+            .manifest
+            .files
+            .iter()
+            .filter(|file| file.signal == Signal::Traces && &file.tenant == tenant)
+            .filter_map(|file| state.trace_index.get(&file.path)?.lookup(trace_id));
+        from_files
+            .chain(state.tail.trace_range(tenant, trace_id))
+            .reduce(TraceSpan::merge)
+            .map(|span| TimeRange {
+                start_unix_nanos: span.min_start,
+                end_unix_nanos: span.max_end,
+            })
+    }
+
+    pub(crate) async fn trace_spans(
+        &self,
+        tenant: &TenantId,
+        trace_id: &TraceId,
+    ) -> Result<Vec<RecordBatch>, StorageError> {
+        let snapshot = {
+            let state = self.shared.state.lock();
+            let files = state
+                .manifest
+                .files
+                .iter()
+                .filter(|file| file.signal == Signal::Traces && &file.tenant == tenant)
+                .filter(|file| {
+                    state
+                        .trace_index
+                        .get(&file.path)
+                        .is_none_or(|index| index.lookup(trace_id).is_some())
+                })
+                .cloned()
+                .collect();
+            crate::engine::Snapshot {
+                files,
+                tail: state.tail.trace_batches(tenant, trace_id)?,
+            }
+        };
+        if snapshot.files.is_empty() && snapshot.tail.is_empty() {
+            return Ok(Vec::new());
+        }
+        crate::table::read_trace(&self.shared, snapshot, trace_id).await
+    }
+
+    /// Deletes files whose grace period is over.
+    pub(crate) fn delete_expired_files(&self) {
+        let now = Instant::now();
+        let expired: Vec<PathBuf> = {
+            let mut pending = self.pending_deletes.lock();
+            let (expired, kept): (Vec<_>, Vec<_>) =
+                pending.drain(..).partition(|(deadline, _)| *deadline <= now);
+            *pending = kept;
+            expired.into_iter().map(|(_, path)| path).collect()
+        };
+        for path in expired {
+            if let Err(error) = std::fs::remove_file(&path)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(%error, path = %path.display(), "failed to delete a dropped file");
+            }
+        }
+    }
+
+    /// Schedules the files of `entries` (and their sidecars) for deletion after the grace.
+    pub(crate) fn schedule_deletion(&self, entries: &[FileEntry]) {
+        let deadline = Instant::now() + DELETE_GRACE;
+        let mut pending = self.pending_deletes.lock();
+        for entry in entries {
+            pending.push((deadline, self.shared.data_dir.join(&entry.path)));
+            if let Some(sidecar) = &entry.trace_index_path {
+                pending.push((deadline, self.shared.data_dir.join(sidecar)));
+            }
+        }
+    }
+
+    /// Installs a stored manifest and its index changes; returns nothing, updates gauges.
+    pub(crate) fn install_manifest(
+        &self,
+        manifest: Manifest,
+        removed: &[FileEntry],
+        added_indexes: Vec<(String, Arc<FileTraceIndex>)>,
+        released_generations: &[u64],
+    ) {
+        let (files, unflushed_bytes) = {
+            let mut state = self.shared.state.lock();
+            for entry in removed {
+                state.trace_index.remove(&entry.path);
+            }
+            state.trace_index.extend(added_indexes);
+            state.manifest = Arc::new(manifest);
+            state.tail.release(released_generations);
+            (state.manifest.files.len(), state.tail.unflushed_bytes())
+        };
+        self.metrics.parquet_files.set(files as i64);
+        self.metrics.unflushed_bytes.set(unflushed_bytes as i64);
+    }
+}
+
+/// The signal of a payload.
+pub(crate) fn payload_signal(payload: &Payload) -> Signal {
+    match payload {
+        Payload::Spans(_) => Signal::Traces,
+        Payload::Logs(_) => Signal::Logs,
+        Payload::Metrics(_) => Signal::Metrics,
+    }
+}
+
+/// Records (spans, log records, metric points) in a payload.
+pub(crate) fn payload_record_count(payload: &Payload) -> usize {
+    match payload {
+        Payload::Spans(batch) => batch.record_count(),
+        Payload::Logs(batch) => batch.record_count(),
+        Payload::Metrics(batch) => batch.record_count(),
+    }
+}

@@ -1,0 +1,137 @@
+//! Durable storage: write-ahead log, in-memory tail, Parquet segments, compaction,
+//! retention, the trace-id index, and the DataFusion tables over all of it.
+//!
+//! Writers and readers are separate types: [`Writer`] appends (and acknowledges only after
+//! fdatasync), [`Reader`] answers queries over a consistent snapshot of Parquet files plus the
+//! not-yet-flushed tail.
+
+pub mod config;
+pub mod error;
+
+pub use config::StorageConfig;
+pub use error::{ErrorKind, StorageError};
+
+use std::sync::Arc;
+
+use lookout_model::{LogBatch, MetricBatch, SpanBatch, TenantId, TraceId};
+
+/// One append: the records of one signal from one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// Spans.
+    Spans(SpanBatch),
+    /// Log records.
+    Logs(LogBatch),
+    /// Metric points.
+    Metrics(MetricBatch),
+}
+
+/// Time range `[start, end]` in Unix nanoseconds, both inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Inclusive start, Unix nanoseconds.
+    pub start_unix_nanos: i64,
+    /// Inclusive end, Unix nanoseconds.
+    pub end_unix_nanos: i64,
+}
+
+/// The storage engine. Open once per process; hand out [`Writer`]s and [`Reader`]s.
+pub struct Store {
+    inner: Arc<engine::Engine>,
+}
+
+mod engine;
+
+/// Appends records; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    inner: Arc<engine::Engine>,
+}
+
+/// Reads records; cheap to clone.
+#[derive(Clone)]
+pub struct Reader {
+    inner: Arc<engine::Engine>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `config.data_dir`, replaying the WAL.
+    pub async fn open(
+        config: StorageConfig,
+        registry: &mut prometheus_client::registry::Registry,
+    ) -> Result<Self, StorageError> {
+        let inner = engine::Engine::open(config, registry).await?;
+        Ok(Self { inner })
+    }
+
+    /// A handle for appending.
+    pub fn writer(&self) -> Writer {
+        Writer {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// A handle for reading.
+    pub fn reader(&self) -> Reader {
+        Reader {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Runs flushing, compaction and retention until `shutdown` resolves, then flushes the
+    /// in-memory tail to Parquet and syncs the WAL.
+    pub async fn run_background(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(), StorageError> {
+        self.inner.clone().run_background(shutdown).await
+    }
+
+    /// Flushes the in-memory tail to Parquet now (used by shutdown and tests).
+    pub async fn flush(&self) -> Result<(), StorageError> {
+        self.inner.flush_all().await
+    }
+
+    /// Compacts every partition now (used by tests and the benchmark).
+    pub async fn compact(&self) -> Result<(), StorageError> {
+        self.inner.compact_all().await
+    }
+}
+
+impl Writer {
+    /// Appends a payload for `tenant`. Returns only once the records are fdatasync'd in the
+    /// WAL (group commit: concurrent appends share one sync) and visible to readers.
+    ///
+    /// Errors: [`ErrorKind::Unavailable`] when the in-memory tail is full or the disk is full
+    /// (the caller answers 503 / UNAVAILABLE), [`ErrorKind::Internal`] otherwise.
+    pub async fn append(&self, tenant: &TenantId, payload: Payload) -> Result<(), StorageError> {
+        self.inner.append(tenant, payload).await
+    }
+}
+
+impl Reader {
+    /// A DataFusion session with the tables `spans`, `logs` and `metrics` of `tenant`
+    /// registered, each covering Parquet segments plus the unflushed tail.
+    pub fn session_context(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<datafusion::prelude::SessionContext, StorageError> {
+        self.inner.session_context(tenant)
+    }
+
+    /// The time range that spans of `trace_id` cover, from the trace-id index, or `None` when
+    /// the trace is unknown.
+    pub fn trace_time_range(&self, tenant: &TenantId, trace_id: &TraceId) -> Option<TimeRange> {
+        self.inner.trace_time_range(tenant, trace_id)
+    }
+
+    /// Every span of `trace_id` (rows of the `spans` schema), read only from the segments the
+    /// trace-id index names plus the unflushed tail. Empty when the trace is unknown.
+    pub async fn trace_spans(
+        &self,
+        tenant: &TenantId,
+        trace_id: &TraceId,
+    ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, StorageError> {
+        self.inner.trace_spans(tenant, trace_id).await
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests of the `lookout` binary with real OTLP clients.
+
+mod cli;
+mod crash;
+mod depcheck;
+mod otel_python;
+mod otel_rust;
+mod support;
