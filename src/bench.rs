@@ -1,5 +1,6 @@
 //! `lookout bench`: load generators that measure a running daemon over the wire.
 
+mod encoded;
 mod report;
 mod transport;
 mod workload;
@@ -11,9 +12,10 @@ use anyhow::{Context, ensure};
 use clap::{Args, Subcommand, ValueEnum};
 use futures::future::try_join_all;
 
+use encoded::EncodedRequest;
 use report::{IngestReport, scrape_daemon};
 use transport::{REQUEST_TIMEOUT, TraceSender};
-use workload::{EncodedRequest, Workload};
+use workload::Workload;
 
 /// Requests each worker encodes before the clock starts and then cycles through; trace ids
 /// and timestamps are rewritten per send, so the daemon never sees the same trace twice.
@@ -135,12 +137,14 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         duration_secs = args.duration_secs,
         "sending synthetic spans"
     );
+    // Seeds make the content repeatable; the salt keeps trace ids unique across runs.
+    let trace_id_salt = now_unix_nanos();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration_secs);
     let workers = senders
         .into_iter()
         .zip(pools)
-        .map(|(sender, pool)| tokio::spawn(send_until(sender, pool, deadline)));
+        .map(|(sender, pool)| tokio::spawn(send_until(sender, pool, trace_id_salt, deadline)));
     let outcomes = try_join_all(workers)
         .await
         .context("a sender task failed")?;
@@ -227,6 +231,7 @@ fn generate_pool(
 async fn send_until(
     mut sender: TraceSender,
     pool: Vec<EncodedRequest>,
+    trace_id_salt: u64,
     deadline: Instant,
 ) -> WorkerOutcome {
     let mut outcome = WorkerOutcome {
@@ -238,7 +243,7 @@ async fn send_until(
         let Some(request) = pool.get(round as usize % pool.len().max(1)) else {
             break;
         };
-        let body = request.body_for_send(round, now_unix_nanos());
+        let body = request.body_for_send(trace_id_salt.wrapping_add(round), now_unix_nanos());
         let span_count = request.span_count() as u64;
         let sent_at = Instant::now();
         match sender.send(body).await {

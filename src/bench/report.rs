@@ -220,7 +220,8 @@ impl IngestReport {
             lines.push(format!(
                 "{:<22}{} ({per_cpu} spans per cpu-second)",
                 "daemon cpu",
-                optional(self.daemon_cpu_secs, "s")
+                self.daemon_cpu_secs
+                    .map_or("n/a".to_owned(), |secs| format!("{secs:.2} s"))
             ));
             lines.push(format!(
                 "{:<22}{}",

@@ -5,7 +5,6 @@
 //! listed file; unlisted files are deleted on open.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use crate::StorageError;
 use crate::engine::Engine;

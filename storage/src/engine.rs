@@ -18,7 +18,7 @@ use crate::recovery::recover;
 use crate::rows::payload_to_batch;
 use crate::tail::Tail;
 use crate::trace_index::{FileTraceIndex, TraceSpan};
-use crate::wal::{Wal, encode_frame};
+use crate::wal::{PendingAppend, Wal, encode_frame};
 use crate::{Payload, StorageConfig, StorageError, TimeRange};
 
 /// Files dropped from the manifest are deleted this long afterwards, so queries that
@@ -74,11 +74,8 @@ impl Shared {
 pub(crate) struct Engine {
     pub(crate) config: StorageConfig,
     pub(crate) shared: Arc<Shared>,
+    /// The WAL writer; it also inserts into and seals the tail (see `wal/writer.rs`).
     pub(crate) wal: Wal,
-    /// Appends hold it shared from WAL write to tail insert; a flush holds it exclusively
-    /// to rotate the WAL and seal the tail, so no acknowledged record is in a sealed WAL
-    /// segment without being in the sealed tail.
-    pub(crate) append_gate: tokio::sync::RwLock<()>,
     /// One flush, compaction or retention pass at a time.
     pub(crate) maintenance: tokio::sync::Mutex<()>,
     pub(crate) dedup: Mutex<DedupSet>,
@@ -102,11 +99,6 @@ impl Engine {
                 .await
                 .map_err(|error| StorageError::Internal(format!("recovery task failed: {error}")))??
         };
-        let wal = Wal::start(
-            recovered.data_dir.join("wal"),
-            recovered.next_segment_id,
-            metrics.clone(),
-        )?;
         let mut config = config;
         config.data_dir = recovered.data_dir.clone();
         metrics
@@ -115,14 +107,20 @@ impl Engine {
         metrics
             .unflushed_bytes
             .set(recovered.state.tail.unflushed_bytes() as i64);
+        let shared = Arc::new(Shared {
+            data_dir: recovered.data_dir.clone(),
+            state: Mutex::new(recovered.state),
+        });
+        let wal = Wal::start(
+            recovered.data_dir.join("wal"),
+            recovered.next_segment_id,
+            shared.clone(),
+            metrics.clone(),
+        )?;
         Ok(Arc::new(Self {
             config,
-            shared: Arc::new(Shared {
-                data_dir: recovered.data_dir,
-                state: Mutex::new(recovered.state),
-            }),
+            shared,
             wal,
-            append_gate: tokio::sync::RwLock::new(()),
             maintenance: tokio::sync::Mutex::new(()),
             dedup: Mutex::new(recovered.dedup),
             metrics,
@@ -174,16 +172,17 @@ impl Engine {
             .map_err(|error| StorageError::Internal(format!("encoding task failed: {error}")))?
         };
         let (frame, batch) = encoded?;
-        let _gate = self.append_gate.read().await;
-        self.wal.append(frame).await?;
-        let (rows, unflushed_bytes) = {
-            let mut state = self.shared.state.lock();
-            let rows = state.tail.insert(tenant, signal, batch);
-            (rows, state.tail.unflushed_bytes())
-        };
-        self.metrics.unflushed_bytes.set(unflushed_bytes as i64);
-        if rows >= self.config.flush_max_rows
-            || unflushed_bytes > self.config.max_unflushed_bytes / 2
+        let outcome = self
+            .wal
+            .append(PendingAppend {
+                frame,
+                tenant: tenant.clone(),
+                signal,
+                batch,
+            })
+            .await?;
+        if outcome.buffered_rows >= self.config.flush_max_rows
+            || outcome.unflushed_bytes > self.config.max_unflushed_bytes / 2
         {
             self.flush_wanted.notify_one();
         }

@@ -26,15 +26,10 @@ impl Engine {
         let _maintenance = self.maintenance.lock().await;
         let started = Instant::now();
 
-        let (sealed_segment, generations) = {
-            let _gate = self.append_gate.write().await;
-            if self.shared.state.lock().tail.is_empty() {
-                return Ok(());
-            }
-            let sealed_segment = self.wal.rotate().await?;
-            let generations = self.shared.state.lock().tail.seal();
-            (sealed_segment, generations)
+        let Some(sealed) = self.wal.seal().await? else {
+            return Ok(());
         };
+        let (sealed_segment, generations) = (sealed.segment_id, sealed.generations);
 
         let written = {
             let data_dir = self.shared.data_dir.clone();

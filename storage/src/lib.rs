@@ -5,11 +5,34 @@
 //! fdatasync), [`Reader`] answers queries over a consistent snapshot of Parquet files plus the
 //! not-yet-flushed tail.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod error;
+pub mod fault;
+pub mod manifest;
+pub mod rows;
+pub mod schema;
+pub mod table;
+
+mod background;
+mod compaction;
+mod dedup;
+mod flush;
+mod metrics;
+mod partition;
+mod recovery;
+mod retention;
+mod segments;
+mod tail;
+mod trace_index;
+mod wal;
 
 pub use config::StorageConfig;
 pub use error::{ErrorKind, StorageError};
+pub use fault::CrashPoint;
+pub use manifest::{FileEntry, Manifest, PartitionKey};
+pub use schema::{logs_schema, metrics_schema, spans_schema};
 
 use std::sync::Arc;
 
@@ -95,6 +118,29 @@ impl Store {
     /// Compacts every partition now (used by tests and the benchmark).
     pub async fn compact(&self) -> Result<(), StorageError> {
         self.inner.compact_all().await
+    }
+
+    /// Drops every hour partition older than its signal's retention now; returns how many
+    /// partitions were dropped (the background loop does this periodically).
+    pub async fn enforce_retention(&self) -> Result<usize, StorageError> {
+        self.inner.enforce_retention().await
+    }
+
+    /// A copy of the catalog: live Parquet files and the WAL checkpoint.
+    pub fn manifest(&self) -> Manifest {
+        self.inner.shared.state.lock().manifest.as_ref().clone()
+    }
+
+    /// Fault injection: flushes but stops at `crash` as a `kill -9` there would. The store
+    /// must be dropped afterwards; reopening it shows what recovery makes of that state.
+    pub async fn flush_until_crash(&self, crash: CrashPoint) -> Result<(), StorageError> {
+        self.inner.flush(Some(crash)).await
+    }
+
+    /// Fault injection: compacts the first eligible partition (two files or more) but stops
+    /// at `crash`. The store must be dropped afterwards.
+    pub async fn compact_until_crash(&self, crash: CrashPoint) -> Result<(), StorageError> {
+        self.inner.compact(2, Some(crash)).await.map(|_| ())
     }
 }
 

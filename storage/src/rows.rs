@@ -12,7 +12,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     ArrayRef, ListArray, MapArray, StringBuilder, StructArray, TimestampNanosecondArray,
 };
-use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
+use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -21,6 +21,7 @@ use lookout_model::KeyValue;
 pub use logs::logs_to_batch;
 pub use metrics::metrics_to_batch;
 pub use spans::spans_to_batch;
+pub(crate) use spans::trace_id_column as spans_trace_ids;
 
 use crate::schema::map_entries_field;
 use crate::{Payload, StorageError};
@@ -148,16 +149,6 @@ where
         .into_iter()
         .map(|row| row.map(|values| values.into_iter().map(Some).collect::<Vec<_>>()));
     Arc::new(ListArray::from_iter_primitive::<T, _, _>(iter))
-}
-
-/// A null buffer marking rows where `valid` is false (none when all are valid).
-#[allow(dead_code)]
-pub(crate) fn nulls_from(valid: Vec<bool>) -> Option<NullBuffer> {
-    if valid.iter().all(|v| *v) {
-        None
-    } else {
-        Some(NullBuffer::from(valid))
-    }
 }
 
 /// Sums a batch's in-memory size, used for backpressure accounting.

@@ -234,9 +234,3 @@ pub(crate) fn read_segment(path: &Path) -> Result<Vec<RecordBatch>, StorageError
 pub(crate) fn row_count(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::num_rows).sum()
 }
-
-/// Whether the array has no nulls at all (used by tests of written files).
-#[cfg(test)]
-pub(crate) fn has_no_nulls(array: &dyn Array) -> bool {
-    array.null_count() == 0
-}

@@ -4,7 +4,6 @@
 
 mod time_filter;
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -96,10 +95,6 @@ struct SignalTable {
 
 #[async_trait]
 impl TableProvider for SignalTable {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -143,9 +138,10 @@ impl TableProvider for SignalTable {
             inputs.push(self.parquet_scan(state, &files, partitions, projection, limit).await?);
         }
         if !snapshot.tail.is_empty() {
-            let mut memory_partitions = vec![Vec::new(); partitions.min(snapshot.tail.len())];
+            let count = partitions.min(snapshot.tail.len());
+            let mut memory_partitions = vec![Vec::new(); count];
             for (index, batch) in snapshot.tail.into_iter().enumerate() {
-                memory_partitions[index % memory_partitions.len()].push(batch);
+                memory_partitions[index % count].push(batch);
             }
             inputs.push(MemorySourceConfig::try_new_exec(
                 &memory_partitions,
@@ -170,11 +166,12 @@ impl SignalTable {
         projection: Option<&Vec<usize>>,
         limit: Option<usize>,
     ) -> DataFusionResult<Arc<dyn ExecutionPlan>> {
-        let mut groups = vec![Vec::new(); partitions.min(files.len())];
+        let count = partitions.min(files.len());
+        let mut groups = vec![Vec::new(); count];
         for (index, file) in files.iter().enumerate() {
             let path = self.shared.data_dir.join(&file.path);
             let object_path = path.to_string_lossy().trim_start_matches('/').to_owned();
-            groups[index % groups.len()].push(PartitionedFile::new(object_path, file.size_bytes));
+            groups[index % count].push(PartitionedFile::new(object_path, file.size_bytes));
         }
         let options = TableParquetOptions {
             global: state.config_options().execution.parquet.clone(),

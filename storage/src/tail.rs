@@ -101,16 +101,6 @@ impl Tail {
         self.active.bytes() + self.sealed.iter().map(|g| g.bytes()).sum::<u64>()
     }
 
-    /// The largest active buffer, in rows.
-    pub(crate) fn max_active_rows(&self) -> usize {
-        self.active
-            .buffers
-            .values()
-            .map(|buffer| buffer.rows)
-            .max()
-            .unwrap_or(0)
-    }
-
     fn buffers<'a>(&'a self, key: &'a TailKey) -> impl Iterator<Item = &'a TailBuffer> + 'a {
         self.sealed
             .iter()

@@ -59,12 +59,6 @@ impl FileTraceIndex {
             .map(|index| self.entries[index].1)
     }
 
-    /// Number of distinct traces.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
     /// The sidecar bytes.
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(20 + self.entries.len() * ENTRY_BYTES);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub(crate) use frame::{WalEntry, decode_segment, encode_frame};
-pub(crate) use writer::Wal;
+pub(crate) use writer::{PendingAppend, Wal};
 
 use crate::StorageError;
 use crate::metrics::StorageMetrics;

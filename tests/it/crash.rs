@@ -51,6 +51,7 @@ fn request(worker: u16, sequence: u32, count: u16) -> (Vec<u8>, Vec<String>) {
                     value: Some(AnyValue {
                         value: Some(any_value::Value::StringValue("crash-test".into())),
                     }),
+                    ..Default::default()
                 }],
                 ..Default::default()
             }),

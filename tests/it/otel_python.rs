@@ -84,18 +84,25 @@ fn python_sdk_over_every_transport_round_trips() {
         );
         assert_eq!(logs, 1, "{transport}: the log carries its span's ids");
 
-        // The SDK exports cumulative points twice (flush and shutdown): stored once.
+        // The SDK exports cumulative points at flush and again at shutdown: every stored
+        // point carries the same cumulative value.
         let counter = daemon.sql(&format!(
-            "SELECT count(*) AS points, max(value) AS value FROM metrics \
+            "SELECT count(*) AS points, min(value) AS low, max(value) AS high, \
+             max(temporality) AS temporality, bool_and(is_monotonic) AS monotonic FROM metrics \
              WHERE service_name = '{service}' AND metric_name = 'py_orders'"
         ));
-        assert_eq!(counter[0]["points"], 1, "{transport}: {counter:?}");
-        assert_eq!(counter[0]["value"], 2.0);
+        assert!(counter[0]["points"].as_i64() >= Some(1), "{transport}: {counter:?}");
+        assert_eq!(counter[0]["low"], 2.0, "{transport}: {counter:?}");
+        assert_eq!(counter[0]["high"], 2.0);
+        assert_eq!(counter[0]["temporality"], "cumulative");
+        assert_eq!(counter[0]["monotonic"], true);
         let histogram = daemon.sql(&format!(
-            "SELECT count, sum, metric_type, temporality FROM metrics \
-             WHERE service_name = '{service}' AND metric_name = 'py_latency'"
+            "SELECT count, sum, metric_type, temporality, unit FROM metrics \
+             WHERE service_name = '{service}' AND metric_name = 'py_latency' \
+             ORDER BY timestamp DESC LIMIT 1"
         ));
         assert_eq!(histogram.len(), 1, "{transport}: {histogram:?}");
+        assert_eq!(histogram[0]["unit"], "ms");
         assert_eq!(histogram[0]["count"], 1);
         assert_eq!(histogram[0]["sum"], 12.5);
         assert_eq!(histogram[0]["metric_type"], "histogram");

@@ -2,7 +2,7 @@
 //! directory, readiness polling, SQL and trace calls, SIGKILL and restart.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -52,11 +52,6 @@ impl Daemon {
         };
         daemon.spawn();
         daemon
-    }
-
-    /// The data directory.
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
     }
 
     /// Base URL of the API.

@@ -1,6 +1,11 @@
-//! The WAL writer thread: drains pending appends, writes them, syncs once, answers all.
+//! The WAL writer thread: drains pending appends, writes them, syncs once, inserts their
+//! rows into the in-memory tail, then answers every waiter.
 //!
-//! A std thread rather than a tokio task because `fdatasync` blocks for milliseconds.
+//! A std thread rather than a tokio task because `fdatasync` blocks for milliseconds. The
+//! thread also seals the tail when it rotates a segment for a flush: both happen at the same
+//! point of the command order, so a sealed segment holds exactly the sealed tail's records
+//! (plus older, already flushed ones), and a caller that gives up waiting cannot leave a
+//! record in the WAL but not in the tail.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -10,22 +15,57 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use datafusion::arrow::record_batch::RecordBatch;
+use lookout_model::{Signal, TenantId};
 use tokio::sync::oneshot;
 
 use super::{MAX_SEGMENT_BYTES, segment_path, sync_dir};
 use crate::StorageError;
+use crate::engine::Shared;
 use crate::metrics::StorageMetrics;
+use crate::tail::TailGeneration;
 
 /// Appends are grouped until a group holds this many bytes.
 const MAX_GROUP_BYTES: usize = 16 * 1024 * 1024;
 
+/// One append on its way to the WAL and the tail.
+pub(crate) struct PendingAppend {
+    /// The encoded WAL frame.
+    pub(crate) frame: Vec<u8>,
+    /// Owner of the records.
+    pub(crate) tenant: TenantId,
+    /// Table of the records.
+    pub(crate) signal: Signal,
+    /// The records as rows.
+    pub(crate) batch: RecordBatch,
+}
+
+/// The tail after an append: what the caller needs to decide on a flush.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AppendOutcome {
+    /// Rows buffered for the append's (tenant, signal).
+    pub(crate) buffered_rows: usize,
+    /// Bytes not yet in Parquet.
+    pub(crate) unflushed_bytes: u64,
+}
+
+/// What a seal hands to the flush: the sealed segment and every sealed generation.
+pub(crate) struct Sealed {
+    /// Segments up to this id hold only records of `generations` or older flushed ones.
+    pub(crate) segment_id: u64,
+    /// The generations to write.
+    pub(crate) generations: Vec<Arc<TailGeneration>>,
+}
+
+type AppendWaiter = oneshot::Sender<Result<AppendOutcome, StorageError>>;
+
 enum Command {
     Append {
-        frame: Vec<u8>,
-        done: oneshot::Sender<Result<(), StorageError>>,
+        append: PendingAppend,
+        done: AppendWaiter,
     },
-    Rotate {
-        done: oneshot::Sender<Result<u64, StorageError>>,
+    Seal {
+        done: oneshot::Sender<Result<Option<Sealed>, StorageError>>,
     },
 }
 
@@ -40,6 +80,7 @@ impl Wal {
     pub(crate) fn start(
         wal_dir: PathBuf,
         first_segment_id: u64,
+        shared: Arc<Shared>,
         metrics: Arc<StorageMetrics>,
     ) -> Result<Self, StorageError> {
         let segment = Segment::create(&wal_dir, first_segment_id)?;
@@ -48,6 +89,7 @@ impl Wal {
             wal_dir,
             segment,
             poisoned: None,
+            shared,
             metrics,
         };
         let thread = std::thread::Builder::new()
@@ -60,17 +102,19 @@ impl Wal {
         })
     }
 
-    /// Writes and syncs one frame; returns once it is durable.
-    pub(crate) async fn append(&self, frame: Vec<u8>) -> Result<(), StorageError> {
+    /// Writes and syncs one frame, then adds its rows to the tail; returns once both are
+    /// done. Dropping the future early does not undo or skip either step.
+    pub(crate) async fn append(&self, append: PendingAppend) -> Result<AppendOutcome, StorageError> {
         let (done, answer) = oneshot::channel();
-        self.send(Command::Append { frame, done })?;
+        self.send(Command::Append { append, done })?;
         answer.await.map_err(|_| StorageError::ShuttingDown)?
     }
 
-    /// Seals the current segment and starts the next; returns the sealed segment's id.
-    pub(crate) async fn rotate(&self) -> Result<u64, StorageError> {
+    /// Rotates to a new segment and seals the tail at the same point; `None` when nothing
+    /// is buffered (no rotation then).
+    pub(crate) async fn seal(&self) -> Result<Option<Sealed>, StorageError> {
         let (done, answer) = oneshot::channel();
-        self.send(Command::Rotate { done })?;
+        self.send(Command::Seal { done })?;
         answer.await.map_err(|_| StorageError::ShuttingDown)?
     }
 
@@ -129,34 +173,42 @@ struct WriterThread {
     /// Set when a failed write could not be rolled back: the file's end is unknown, so
     /// nothing more may be appended to it.
     poisoned: Option<String>,
+    shared: Arc<Shared>,
     metrics: Arc<StorageMetrics>,
 }
 
-type Waiter = oneshot::Sender<Result<(), StorageError>>;
+/// Appends written together.
+#[derive(Default)]
+struct Group {
+    bytes: Vec<u8>,
+    appends: Vec<(TenantId, Signal, RecordBatch, AppendWaiter)>,
+}
 
 impl WriterThread {
     fn run(&mut self, receiver: &mpsc::Receiver<Command>) {
         while let Ok(first) = receiver.recv() {
-            let mut group_bytes = Vec::new();
-            let mut waiters: Vec<Waiter> = Vec::new();
+            let mut group = Group::default();
             let mut next = Some(first);
             while let Some(command) = next.take().or_else(|| receiver.try_recv().ok()) {
                 match command {
-                    Command::Append { frame, done } => {
-                        group_bytes.extend_from_slice(&frame);
-                        waiters.push(done);
-                        if group_bytes.len() >= MAX_GROUP_BYTES {
-                            self.commit(&mut group_bytes, &mut waiters);
+                    Command::Append { append, done } => {
+                        group.bytes.extend_from_slice(&append.frame);
+                        group
+                            .appends
+                            .push((append.tenant, append.signal, append.batch, done));
+                        if group.bytes.len() >= MAX_GROUP_BYTES {
+                            self.commit(std::mem::take(&mut group));
                         }
                     }
-                    Command::Rotate { done } => {
-                        self.commit(&mut group_bytes, &mut waiters);
-                        // The waiter may have given up; nothing to do then.
-                        let _ = done.send(self.rotate());
+                    Command::Seal { done } => {
+                        self.commit(std::mem::take(&mut group));
+                        // The waiter may have given up; the sealed generations then stay
+                        // sealed and the next flush writes them.
+                        let _ = done.send(self.seal());
                     }
                 }
             }
-            self.commit(&mut group_bytes, &mut waiters);
+            self.commit(group);
             if self.segment.len_bytes >= MAX_SEGMENT_BYTES
                 && let Err(error) = self.rotate()
             {
@@ -165,20 +217,48 @@ impl WriterThread {
         }
     }
 
-    /// Writes the group, syncs once, answers every waiter with the same outcome.
-    fn commit(&mut self, group_bytes: &mut Vec<u8>, waiters: &mut Vec<Waiter>) {
-        if waiters.is_empty() {
+    /// Writes the group, syncs once, adds the rows to the tail, answers every waiter.
+    fn commit(&mut self, group: Group) {
+        if group.appends.is_empty() {
             return;
         }
-        let outcome = self.write_and_sync(group_bytes);
-        for waiter in waiters.drain(..) {
-            let answer = match &outcome {
-                Ok(()) => Ok(()),
-                Err(error) => Err(clone_error(&self.segment.path, error)),
-            };
-            let _ = waiter.send(answer);
+        if let Err(error) = self.write_and_sync(&group.bytes) {
+            for (_, _, _, waiter) in group.appends {
+                let _ = waiter.send(Err(clone_error(&self.segment.path, &error)));
+            }
+            return;
         }
-        group_bytes.clear();
+        let mut answers = Vec::with_capacity(group.appends.len());
+        let unflushed_bytes = {
+            let mut state = self.shared.state.lock();
+            for (tenant, signal, batch, waiter) in group.appends {
+                let buffered_rows = state.tail.insert(&tenant, signal, batch);
+                answers.push((waiter, buffered_rows));
+            }
+            state.tail.unflushed_bytes()
+        };
+        self.metrics
+            .unflushed_bytes
+            .set(i64::try_from(unflushed_bytes).unwrap_or(i64::MAX));
+        for (waiter, buffered_rows) in answers {
+            let _ = waiter.send(Ok(AppendOutcome {
+                buffered_rows,
+                unflushed_bytes,
+            }));
+        }
+    }
+
+    /// Rotates and seals the tail, unless nothing is buffered.
+    fn seal(&mut self) -> Result<Option<Sealed>, StorageError> {
+        if self.shared.state.lock().tail.is_empty() {
+            return Ok(None);
+        }
+        let segment_id = self.rotate()?;
+        let generations = self.shared.state.lock().tail.seal();
+        Ok(Some(Sealed {
+            segment_id,
+            generations,
+        }))
     }
 
     fn write_and_sync(&mut self, bytes: &[u8]) -> Result<(), std::io::Error> {
@@ -248,4 +328,104 @@ impl WriterThread {
 
 fn clone_error(path: &Path, error: &std::io::Error) -> StorageError {
     StorageError::io(path, std::io::Error::new(error.kind(), error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StorageError;
+
+    #[test]
+    fn queued_appends_share_one_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(StorageMetrics::register(&mut registry));
+        let shared = Arc::new(Shared {
+            data_dir: dir.path().to_owned(),
+            state: Default::default(),
+        });
+        let tenant = TenantId::default_tenant();
+        let batch = crate::rows::logs_to_batch(&Default::default()).unwrap();
+        let (sender, receiver) = mpsc::channel();
+        let mut answers = Vec::new();
+        for i in 0..50u8 {
+            let (done, answer) = oneshot::channel();
+            let append = PendingAppend {
+                frame: vec![i; 10],
+                tenant: tenant.clone(),
+                signal: Signal::Logs,
+                batch: batch.clone(),
+            };
+            sender.send(Command::Append { append, done }).unwrap();
+            answers.push(answer);
+        }
+        let (done, sealed) = oneshot::channel();
+        sender.send(Command::Seal { done }).unwrap();
+        drop(sender);
+        let mut writer = WriterThread {
+            wal_dir: dir.path().to_owned(),
+            segment: Segment::create(dir.path(), 7).unwrap(),
+            poisoned: None,
+            shared: shared.clone(),
+            metrics: metrics.clone(),
+        };
+        writer.run(&receiver);
+        for mut answer in answers {
+            assert!(matches!(answer.try_recv(), Ok(Ok(_))));
+        }
+        assert_eq!(metrics.wal_syncs.get(), 1);
+        let sealed = sealed.blocking_recv().unwrap().unwrap().unwrap();
+        assert_eq!(sealed.segment_id, 7);
+        assert_eq!(sealed.generations.len(), 1);
+        assert_eq!(sealed.generations[0].buffers.len(), 1);
+        let first = std::fs::read(segment_path(dir.path(), 7)).unwrap();
+        assert_eq!(first.len(), 500);
+        assert_eq!(&first[490..], &[49u8; 10]);
+        assert_eq!(writer.segment.id, 8);
+    }
+
+    #[test]
+    fn a_full_disk_fails_the_append_and_a_new_segment_recovers() {
+        let dev_full = std::path::Path::new("/dev/full");
+        if !dev_full.exists() {
+            return; // Only Linux offers a device that always reports a full disk.
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(dev_full, segment_path(dir.path(), 1)).unwrap();
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(StorageMetrics::register(&mut registry));
+        let shared = Arc::new(Shared {
+            data_dir: dir.path().to_owned(),
+            state: Default::default(),
+        });
+        let mut writer = WriterThread {
+            wal_dir: dir.path().to_owned(),
+            segment: Segment::create(dir.path(), 1).unwrap(),
+            poisoned: None,
+            shared: shared.clone(),
+            metrics,
+        };
+        let batch = crate::rows::logs_to_batch(&Default::default()).unwrap();
+        let mut group = Group::default();
+        let (done, mut answer) = oneshot::channel();
+        group.bytes = vec![1; 64];
+        group
+            .appends
+            .push((TenantId::default_tenant(), Signal::Logs, batch.clone(), done));
+        writer.commit(group);
+        let error = answer.try_recv().unwrap().unwrap_err();
+        assert!(matches!(error, StorageError::DiskFull { .. }), "{error}");
+        assert!(shared.state.lock().tail.is_empty(), "nothing reached the tail");
+
+        writer.rotate().unwrap();
+        let mut group = Group::default();
+        let (done, mut answer) = oneshot::channel();
+        group.bytes = vec![2; 64];
+        group
+            .appends
+            .push((TenantId::default_tenant(), Signal::Logs, batch, done));
+        writer.commit(group);
+        assert!(matches!(answer.try_recv(), Ok(Ok(_))));
+        assert_eq!(std::fs::read(segment_path(dir.path(), 2)).unwrap(), vec![2; 64]);
+    }
 }

@@ -1,0 +1,7 @@
+//! Integration tests of the storage engine, one module per area.
+
+mod crash;
+mod reads;
+mod roundtrip;
+mod support;
+mod wal;
