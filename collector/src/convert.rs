@@ -180,7 +180,10 @@ mod tests {
         let converted = tally.finish(());
         assert_eq!(converted.rejected, 2);
         let message = converted.error_message("records").unwrap();
-        assert!(message.starts_with("rejected 2 records: 1 with an invalid"), "{message}");
+        assert!(
+            message.starts_with("rejected 2 records: 1 with an invalid"),
+            "{message}"
+        );
         assert!(message.contains("resource 0, scope 0, span 1"), "{message}");
         assert_eq!(converted.rejected_by_reason().count(), 2);
     }

@@ -111,7 +111,10 @@ async fn receive<S: OtlpSignal>(
     let (size_bytes, converted) = run_cpu_bound(heavy, move || {
         let (size_bytes, request) = if gzip {
             let inflated = body::inflate(&raw, limit_bytes)?;
-            (inflated.len(), body::decode::<S::Request>(&inflated, encoding)?)
+            (
+                inflated.len(),
+                body::decode::<S::Request>(&inflated, encoding)?,
+            )
         } else {
             (raw.len(), body::decode::<S::Request>(&raw, encoding)?)
         };
@@ -147,15 +150,18 @@ fn error_response(encoding: Encoding, error: &RequestError) -> Response {
         &status::status_for(error),
     );
     if response.status() == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(
-            RETRY_AFTER,
-            HeaderValue::from(RETRY_AFTER_DELAY.as_secs()),
-        );
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_DELAY.as_secs()));
     }
     response
 }
 
-fn status_response(http_status: StatusCode, encoding: Encoding, status: &tonic::Status) -> Response {
+fn status_response(
+    http_status: StatusCode,
+    encoding: Encoding,
+    status: &tonic::Status,
+) -> Response {
     let body = match encoding {
         // `details()` holds the whole encoded google.rpc.Status (see `status::rich_status`).
         Encoding::Protobuf => status.details().to_vec(),
@@ -172,7 +178,10 @@ fn status_response(http_status: StatusCode, encoding: Encoding, status: &tonic::
 async fn not_found(uri: http::Uri) -> Response {
     let status = status::rich_status(
         Code::NotFound,
-        format!("no OTLP endpoint at `{}`; use /v1/traces, /v1/logs or /v1/metrics", uri.path()),
+        format!(
+            "no OTLP endpoint at `{}`; use /v1/traces, /v1/logs or /v1/metrics",
+            uri.path()
+        ),
         Vec::new(),
     );
     status_response(StatusCode::NOT_FOUND, Encoding::Protobuf, &status)

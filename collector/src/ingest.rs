@@ -16,7 +16,7 @@ use tracing::{error, warn};
 
 use crate::Collector;
 use crate::convert::{self, Converted};
-use crate::error::RequestError;
+use crate::error::{RejectReason, RequestError};
 use crate::telemetry::{Outcome, Transport};
 
 /// Requests at least this large are decoded and converted on the blocking pool, so that the
@@ -165,7 +165,9 @@ where
     if heavy {
         tokio::task::spawn_blocking(work)
             .await
-            .map_err(|join_error| RequestError::Internal(format!("decode task failed: {join_error}")))
+            .map_err(|join_error| {
+                RequestError::Internal(format!("decode task failed: {join_error}"))
+            })
     } else {
         Ok(work())
     }
@@ -225,12 +227,17 @@ impl Collector {
     }
 
     /// Counts and logs a request that failed as a whole.
-    pub(crate) fn count_failure(&self, signal: Signal, transport: Transport, failure: &RequestError) {
+    pub(crate) fn count_failure(
+        &self,
+        signal: Signal,
+        transport: Transport,
+        failure: &RequestError,
+    ) {
         let reason = failure.reason();
         self.metrics
             .count_request(signal, transport, Outcome::Failed(reason));
-        match failure {
-            RequestError::Storage(_) | RequestError::Internal(_) => error!(
+        match reason {
+            RejectReason::Internal => error!(
                 error = %failure,
                 reason = reason.as_str(),
                 signal = signal.as_str(),

@@ -7,8 +7,8 @@
 pub mod config;
 pub mod convert;
 pub mod error;
-pub mod grpc;
-pub mod http;
+mod grpc;
+mod http;
 mod ingest;
 mod status;
 mod telemetry;

@@ -89,8 +89,16 @@ mod tests {
     fn one_mapping_per_transport() {
         let cases = [
             (RequestError::Decode("x".into()), 400, Code::InvalidArgument),
-            (RequestError::TooLarge { limit_bytes: 1 }, 413, Code::ResourceExhausted),
-            (RequestError::UnsupportedMediaType("x".into()), 415, Code::InvalidArgument),
+            (
+                RequestError::TooLarge { limit_bytes: 1 },
+                413,
+                Code::ResourceExhausted,
+            ),
+            (
+                RequestError::UnsupportedMediaType("x".into()),
+                415,
+                Code::InvalidArgument,
+            ),
             (
                 RequestError::Storage(lookout_storage::StorageError::ShuttingDown),
                 503,

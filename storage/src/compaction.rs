@@ -14,8 +14,9 @@ use crate::rows::arrow_error;
 use crate::schema::schema_for;
 use crate::segments::{WrittenSegment, read_segment, row_count, write_segment};
 
-/// Compressed input bytes merged at most in one compaction (memory bound).
-const MAX_COMPACTION_INPUT_BYTES: u64 = 128 * 1024 * 1024;
+/// Compressed input bytes merged at most in one compaction. The merge happens in memory and
+/// Arrow string columns are limited to 2 GiB, so this stays far below either limit.
+const MAX_COMPACTION_INPUT_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Engine {
     /// Compacts every partition with at least two files.
@@ -34,7 +35,10 @@ impl Engine {
         let manifest = self.shared.state.lock().manifest.clone();
         let mut partitions: BTreeMap<PartitionKey, Vec<FileEntry>> = BTreeMap::new();
         for file in &manifest.files {
-            partitions.entry(file.partition()).or_default().push(file.clone());
+            partitions
+                .entry(file.partition())
+                .or_default()
+                .push(file.clone());
         }
         let mut compacted = 0;
         for (partition, files) in partitions {
@@ -66,7 +70,9 @@ impl Engine {
             let inputs = inputs.clone();
             tokio::task::spawn_blocking(move || merge_files(&data_dir, &partition, &inputs))
                 .await
-                .map_err(|error| StorageError::Internal(format!("compaction task failed: {error}")))??
+                .map_err(|error| {
+                    StorageError::Internal(format!("compaction task failed: {error}"))
+                })??
         };
         if crash == Some(CrashPoint::AfterParquetWrite) {
             return Ok(());
@@ -82,7 +88,9 @@ impl Engine {
             let manifest = manifest.clone();
             tokio::task::spawn_blocking(move || manifest.store(&data_dir))
                 .await
-                .map_err(|error| StorageError::Internal(format!("manifest task failed: {error}")))??;
+                .map_err(|error| {
+                    StorageError::Internal(format!("manifest task failed: {error}"))
+                })??;
         }
         if crash == Some(CrashPoint::AfterManifestReplace) {
             return Ok(());
@@ -139,7 +147,8 @@ fn merge_files(
         });
     }
     let schema = schema_for(partition.signal);
-    let merged = datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(arrow_error)?;
+    let merged =
+        datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(arrow_error)?;
     write_segment(
         data_dir,
         &partition.tenant,
@@ -171,11 +180,7 @@ mod tests {
 
     #[test]
     fn selects_smallest_files_within_the_bound() {
-        let chosen = select_inputs(vec![
-            file(MAX_COMPACTION_INPUT_BYTES),
-            file(10),
-            file(20),
-        ]);
+        let chosen = select_inputs(vec![file(MAX_COMPACTION_INPUT_BYTES), file(10), file(20)]);
         let sizes: Vec<u64> = chosen.iter().map(|f| f.size_bytes).collect();
         assert_eq!(sizes, vec![10, 20]);
     }

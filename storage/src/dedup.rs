@@ -69,7 +69,9 @@ impl DedupSet {
                     };
                     match &mut metric.data {
                         MetricData::Gauge { points } | MetricData::Sum { points, .. } => points
-                            .retain(|p| keep(point_hash(&base, &p.common, |h| hash_number(h, p.value)))),
+                            .retain(|p| {
+                                keep(point_hash(&base, &p.common, |h| hash_number(h, p.value)))
+                            }),
                         MetricData::Histogram { points, .. } => points.retain(|p| {
                             keep(point_hash(&base, &p.common, |h| {
                                 p.count.hash(h);
@@ -128,7 +130,9 @@ impl DedupSet {
 
     fn evict(&mut self, now: Instant) {
         while let Some(&(inserted_at, hash)) = self.order.front() {
-            if now.duration_since(inserted_at) <= self.max_age && self.order.len() <= self.max_points {
+            if now.duration_since(inserted_at) <= self.max_age
+                && self.order.len() <= self.max_points
+            {
                 break;
             }
             self.order.pop_front();
@@ -151,7 +155,12 @@ impl DedupSet {
     }
 }
 
-fn base_hasher(tenant: &TenantId, resource: &Resource, scope: &Scope, metric_name: &str) -> DefaultHasher {
+fn base_hasher(
+    tenant: &TenantId,
+    resource: &Resource,
+    scope: &Scope,
+    metric_name: &str,
+) -> DefaultHasher {
     let mut hasher = DefaultHasher::new();
     tenant.as_str().hash(&mut hasher);
     metric_name.hash(&mut hasher);
@@ -162,7 +171,11 @@ fn base_hasher(tenant: &TenantId, resource: &Resource, scope: &Scope, metric_nam
     hasher
 }
 
-fn point_hash(base: &DefaultHasher, common: &PointCommon, value: impl FnOnce(&mut DefaultHasher)) -> u64 {
+fn point_hash(
+    base: &DefaultHasher,
+    common: &PointCommon,
+    value: impl FnOnce(&mut DefaultHasher),
+) -> u64 {
     let mut hasher = base.clone();
     hash_attributes(&mut hasher, &common.attributes);
     common.start_time_unix_nano.hash(&mut hasher);
@@ -297,7 +310,11 @@ mod tests {
         set.filter(&tenant, &mut batch);
         assert_eq!(set.len(), 3);
         let mut oldest = sum_batch(&[(1, 1)]);
-        assert_eq!(set.filter(&tenant, &mut oldest).1, 0, "evicted hashes are forgotten");
+        assert_eq!(
+            set.filter(&tenant, &mut oldest).1,
+            0,
+            "evicted hashes are forgotten"
+        );
 
         let mut aged = DedupSet::new(100, Duration::ZERO);
         let mut batch = sum_batch(&[(1, 1)]);

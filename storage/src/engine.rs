@@ -97,7 +97,9 @@ impl Engine {
             let metrics = metrics.clone();
             tokio::task::spawn_blocking(move || recover(&config, &metrics))
                 .await
-                .map_err(|error| StorageError::Internal(format!("recovery task failed: {error}")))??
+                .map_err(|error| {
+                    StorageError::Internal(format!("recovery task failed: {error}"))
+                })??
         };
         let mut config = config;
         config.data_dir = recovered.data_dir.clone();
@@ -129,7 +131,11 @@ impl Engine {
         }))
     }
 
-    pub(crate) async fn append(&self, tenant: &TenantId, mut payload: Payload) -> Result<(), StorageError> {
+    pub(crate) async fn append(
+        &self,
+        tenant: &TenantId,
+        mut payload: Payload,
+    ) -> Result<(), StorageError> {
         let unflushed_bytes = self.shared.state.lock().tail.unflushed_bytes();
         if unflushed_bytes > self.config.max_unflushed_bytes {
             self.flush_wanted.notify_one();
@@ -189,11 +195,18 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) fn session_context(&self, tenant: &TenantId) -> Result<SessionContext, StorageError> {
+    pub(crate) fn session_context(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<SessionContext, StorageError> {
         crate::table::session_context(&self.shared, tenant)
     }
 
-    pub(crate) fn trace_time_range(&self, tenant: &TenantId, trace_id: &TraceId) -> Option<TimeRange> {
+    pub(crate) fn trace_time_range(
+        &self,
+        tenant: &TenantId,
+        trace_id: &TraceId,
+    ) -> Option<TimeRange> {
         let state = self.shared.state.lock();
         let from_files = state
             .manifest
@@ -246,8 +259,9 @@ impl Engine {
         let now = Instant::now();
         let expired: Vec<PathBuf> = {
             let mut pending = self.pending_deletes.lock();
-            let (expired, kept): (Vec<_>, Vec<_>) =
-                pending.drain(..).partition(|(deadline, _)| *deadline <= now);
+            let (expired, kept): (Vec<_>, Vec<_>) = pending
+                .drain(..)
+                .partition(|(deadline, _)| *deadline <= now);
             *pending = kept;
             expired.into_iter().map(|(_, path)| path).collect()
         };

@@ -77,9 +77,9 @@ impl StorageError {
     /// The class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            StorageError::Overloaded(_) | StorageError::DiskFull { .. } | StorageError::ShuttingDown => {
-                ErrorKind::Unavailable
-            }
+            StorageError::Overloaded(_)
+            | StorageError::DiskFull { .. }
+            | StorageError::ShuttingDown => ErrorKind::Unavailable,
             StorageError::Config(_) => ErrorKind::BadRequest,
             StorageError::TooLarge(_) => ErrorKind::ResourceExhausted,
             StorageError::Io { .. }

@@ -49,7 +49,10 @@ impl Engine {
             return Ok(());
         }
 
-        let added: Vec<FileEntry> = written.iter().map(|segment| segment.entry.clone()).collect();
+        let added: Vec<FileEntry> = written
+            .iter()
+            .map(|segment| segment.entry.clone())
+            .collect();
         let mut manifest = self.shared.state.lock().manifest.with_changes(&[], &added);
         manifest.wal_checkpoint_segment = Some(sealed_segment);
         let stored = {
@@ -79,7 +82,11 @@ impl Engine {
         self.metrics
             .parquet_flush_duration_seconds
             .observe(started.elapsed().as_secs_f64());
-        tracing::debug!(files = added.len(), sealed_segment, "flushed the tail to parquet");
+        tracing::debug!(
+            files = added.len(),
+            sealed_segment,
+            "flushed the tail to parquet"
+        );
         Ok(())
     }
 

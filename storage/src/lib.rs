@@ -4,6 +4,13 @@
 //! Writers and readers are separate types: [`Writer`] appends (and acknowledges only after
 //! fdatasync), [`Reader`] answers queries over a consistent snapshot of Parquet files plus the
 //! not-yet-flushed tail.
+//!
+//! On disk, `<data_dir>/manifest.json` is the catalog of what exists: the live Parquet files
+//! (`tenants/<tenant>/<signal>/<YYYY-MM-DD>/<HH>/<unique>.parquet`, spans with a `.tid`
+//! trace-id sidecar) and the highest WAL segment (`wal/<id>.wal`) already contained in them.
+//! Every change is "write new files, atomically replace the manifest, then delete what it no
+//! longer lists", and open deletes unlisted files and replays only segments past the
+//! checkpoint, so a crash at any point leaves each acknowledged record present exactly once.
 
 #![warn(missing_docs)]
 

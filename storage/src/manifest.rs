@@ -97,8 +97,9 @@ impl Manifest {
 
     /// Atomically replaces the manifest of `data_dir` with `self`.
     pub(crate) fn store(&self, data_dir: &Path) -> Result<(), StorageError> {
-        let bytes = serde_json::to_vec(self)
-            .map_err(|error| StorageError::Internal(format!("failed to encode manifest: {error}")))?;
+        let bytes = serde_json::to_vec(self).map_err(|error| {
+            StorageError::Internal(format!("failed to encode manifest: {error}"))
+        })?;
         let final_path = data_dir.join(MANIFEST_FILE);
         let tmp_path = data_dir.join(format!("{MANIFEST_FILE}.tmp"));
         write_file_durably(&tmp_path, &bytes)?;

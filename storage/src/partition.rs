@@ -70,7 +70,10 @@ mod tests {
         let cases = [
             (0, "tenants/default/traces/1970-01-01/00"),
             (3_600 * 25, "tenants/default/traces/1970-01-02/01"),
-            (951_782_400 + 23 * 3_600, "tenants/default/traces/2000-02-29/23"),
+            (
+                951_782_400 + 23 * 3_600,
+                "tenants/default/traces/2000-02-29/23",
+            ),
             (1_709_251_200, "tenants/default/traces/2024-03-01/00"),
             (-3_600, "tenants/default/traces/1969-12-31/23"),
         ];

@@ -28,8 +28,12 @@ pub(crate) struct Recovered {
 }
 
 /// Brings the data directory to a consistent state and rebuilds the in-memory state.
-pub(crate) fn recover(config: &StorageConfig, metrics: &Arc<StorageMetrics>) -> Result<Recovered, StorageError> {
-    fs::create_dir_all(&config.data_dir).map_err(|error| StorageError::io(&config.data_dir, error))?;
+pub(crate) fn recover(
+    config: &StorageConfig,
+    metrics: &Arc<StorageMetrics>,
+) -> Result<Recovered, StorageError> {
+    fs::create_dir_all(&config.data_dir)
+        .map_err(|error| StorageError::io(&config.data_dir, error))?;
     let data_dir = fs::canonicalize(&config.data_dir)
         .map_err(|error| StorageError::io(&config.data_dir, error))?;
     let wal_dir = data_dir.join("wal");
@@ -53,8 +57,15 @@ pub(crate) fn recover(config: &StorageConfig, metrics: &Arc<StorageMetrics>) -> 
     collect_garbage(&data_dir, &manifest)?;
 
     let mut trace_index = HashMap::new();
-    for file in manifest.files.iter().filter(|file| file.signal == Signal::Traces) {
-        trace_index.insert(file.path.clone(), Arc::new(load_trace_index(&data_dir, file)?));
+    for file in manifest
+        .files
+        .iter()
+        .filter(|file| file.signal == Signal::Traces)
+    {
+        trace_index.insert(
+            file.path.clone(),
+            Arc::new(load_trace_index(&data_dir, file)?),
+        );
     }
 
     let replayed = replay(&wal_dir, manifest.wal_checkpoint_segment, metrics)?;
@@ -107,7 +118,8 @@ fn collect_garbage(data_dir: &Path, manifest: &Manifest) -> Result<(), StorageEr
     }
     let stale_manifest = data_dir.join(format!("{}.tmp", crate::manifest::MANIFEST_FILE));
     if stale_manifest.exists() {
-        fs::remove_file(&stale_manifest).map_err(|error| StorageError::io(&stale_manifest, error))?;
+        fs::remove_file(&stale_manifest)
+            .map_err(|error| StorageError::io(&stale_manifest, error))?;
     }
     Ok(())
 }

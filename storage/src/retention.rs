@@ -53,7 +53,9 @@ impl Engine {
             let next = next.clone();
             tokio::task::spawn_blocking(move || next.store(&data_dir))
                 .await
-                .map_err(|error| StorageError::Internal(format!("manifest task failed: {error}")))??;
+                .map_err(|error| {
+                    StorageError::Internal(format!("manifest task failed: {error}"))
+                })??;
         }
         self.install_manifest(next, &expired, Vec::new(), &[]);
         self.schedule_deletion(&expired);

@@ -133,8 +133,13 @@ impl StructListBuilder {
     ) -> Result<ArrayRef, StorageError> {
         let values = StructArray::try_new(fields.clone(), children, None).map_err(arrow_error)?;
         let item = Arc::new(Field::new_list_field(DataType::Struct(fields), true));
-        let list = ListArray::try_new(item, OffsetBuffer::new(self.offsets.into()), Arc::new(values), None)
-            .map_err(arrow_error)?;
+        let list = ListArray::try_new(
+            item,
+            OffsetBuffer::new(self.offsets.into()),
+            Arc::new(values),
+            None,
+        )
+        .map_err(arrow_error)?;
         Ok(Arc::new(list))
     }
 }

@@ -5,7 +5,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{
+    DataType, Field, FieldRef, Fields, Schema, SchemaRef, TimeUnit,
+};
 use lookout_model::Signal;
 
 /// Name of the SQL table holding spans.
@@ -137,8 +139,16 @@ pub fn spans_schema() -> SchemaRef {
             attributes("resource_attributes"),
             utf8("scope_name", false),
             utf8("scope_version", false),
-            Field::new("events", list_of(DataType::Struct(span_event_fields())), false),
-            Field::new("links", list_of(DataType::Struct(span_link_fields())), false),
+            Field::new(
+                "events",
+                list_of(DataType::Struct(span_event_fields())),
+                false,
+            ),
+            Field::new(
+                "links",
+                list_of(DataType::Struct(span_link_fields())),
+                false,
+            ),
             Field::new("dropped_attributes_count", DataType::UInt32, false),
             Field::new("dropped_events_count", DataType::UInt32, false),
             Field::new("dropped_links_count", DataType::UInt32, false),
@@ -195,12 +205,24 @@ pub fn metrics_schema() -> SchemaRef {
             Field::new("exp_zero_count", DataType::UInt64, true),
             Field::new("exp_zero_threshold", DataType::Float64, true),
             Field::new("exp_positive_offset", DataType::Int32, true),
-            Field::new("exp_positive_bucket_counts", list_of(DataType::UInt64), true),
+            Field::new(
+                "exp_positive_bucket_counts",
+                list_of(DataType::UInt64),
+                true,
+            ),
             Field::new("exp_negative_offset", DataType::Int32, true),
-            Field::new("exp_negative_bucket_counts", list_of(DataType::UInt64), true),
+            Field::new(
+                "exp_negative_bucket_counts",
+                list_of(DataType::UInt64),
+                true,
+            ),
             Field::new("quantiles", list_of(DataType::Float64), true),
             Field::new("quantile_values", list_of(DataType::Float64), true),
-            Field::new("exemplars", list_of(DataType::Struct(exemplar_fields())), false),
+            Field::new(
+                "exemplars",
+                list_of(DataType::Struct(exemplar_fields())),
+                false,
+            ),
             Field::new("flags", DataType::UInt32, false),
             attributes("attributes"),
             attributes("resource_attributes"),

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, TimestampNanosecondArray, UInt32Array};
-use datafusion::arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use datafusion::arrow::compute::{
+    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -37,7 +39,10 @@ pub(crate) struct WrittenSegment {
 }
 
 /// The event-time column of a batch.
-pub(crate) fn event_times(signal: Signal, batch: &RecordBatch) -> Option<&TimestampNanosecondArray> {
+pub(crate) fn event_times(
+    signal: Signal,
+    batch: &RecordBatch,
+) -> Option<&TimestampNanosecondArray> {
     batch
         .column_by_name(event_time_column(signal))
         .and_then(|column| column.as_any().downcast_ref::<TimestampNanosecondArray>())
@@ -61,7 +66,10 @@ pub(crate) fn split_by_hour(
             .push(u32::try_from(row).unwrap_or(u32::MAX));
     }
     if rows_by_hour.len() == 1 {
-        return Ok(rows_by_hour.into_keys().map(|hour| (hour, all.clone())).collect());
+        return Ok(rows_by_hour
+            .into_keys()
+            .map(|hour| (hour, all.clone()))
+            .collect());
     }
     rows_by_hour
         .into_iter()
@@ -105,8 +113,7 @@ fn writer_properties(signal: Signal) -> WriterProperties {
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
     if signal == Signal::Traces {
-        builder =
-            builder.set_column_bloom_filter_enabled(ColumnPath::from("trace_id"), true);
+        builder = builder.set_column_bloom_filter_enabled(ColumnPath::from("trace_id"), true);
     }
     builder.build()
 }
@@ -188,7 +195,10 @@ fn time_bounds(signal: Signal, batch: &RecordBatch) -> (i64, i64) {
     (min, max)
 }
 
-fn parquet_write_error(path: &Path, error: datafusion::parquet::errors::ParquetError) -> StorageError {
+fn parquet_write_error(
+    path: &Path,
+    error: datafusion::parquet::errors::ParquetError,
+) -> StorageError {
     match error {
         datafusion::parquet::errors::ParquetError::External(inner) => {
             match inner.downcast::<std::io::Error>() {
@@ -225,9 +235,7 @@ pub(crate) fn read_segment(path: &Path) -> Result<Vec<RecordBatch>, StorageError
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|builder| builder.build())
         .map_err(|error| StorageError::DataFusion(error.into()))?;
-    reader
-        .map(|batch| batch.map_err(arrow_error))
-        .collect()
+    reader.map(|batch| batch.map_err(arrow_error)).collect()
 }
 
 /// Total rows in `batches`.

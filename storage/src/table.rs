@@ -32,7 +32,7 @@ use crate::engine::{Shared, Snapshot};
 use crate::manifest::FileEntry;
 use crate::schema::{event_time_column, schema_for, table_name};
 
-pub use time_filter::time_bounds;
+pub use time_filter::{TimeBounds, time_bounds};
 
 /// The session settings every Lookout query runs with.
 pub fn session_config() -> SessionConfig {
@@ -44,7 +44,10 @@ pub fn session_config() -> SessionConfig {
 }
 
 /// A session with the tenant's three tables registered.
-pub(crate) fn session_context(shared: &Arc<Shared>, tenant: &TenantId) -> Result<SessionContext, StorageError> {
+pub(crate) fn session_context(
+    shared: &Arc<Shared>,
+    tenant: &TenantId,
+) -> Result<SessionContext, StorageError> {
     let context = SessionContext::new_with_config(session_config());
     for signal in Signal::ALL {
         let table = SignalTable {
@@ -79,7 +82,10 @@ pub(crate) async fn read_trace(
         .sort(vec![col("start_time").sort(true, false)])?
         .collect()
         .await?;
-    Ok(batches.into_iter().filter(|batch| batch.num_rows() > 0).collect())
+    Ok(batches
+        .into_iter()
+        .filter(|batch| batch.num_rows() > 0)
+        .collect())
 }
 
 /// One signal's table for one tenant.
@@ -135,7 +141,10 @@ impl TableProvider for SignalTable {
 
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !files.is_empty() {
-            inputs.push(self.parquet_scan(state, &files, partitions, projection, limit).await?);
+            inputs.push(
+                self.parquet_scan(state, &files, partitions, projection, limit)
+                    .await?,
+            );
         }
         if !snapshot.tail.is_empty() {
             let count = partitions.min(snapshot.tail.len());
@@ -177,12 +186,14 @@ impl SignalTable {
             global: state.config_options().execution.parquet.clone(),
             ..TableParquetOptions::default()
         };
-        let source = ParquetSource::new(self.schema.clone()).with_table_parquet_options(options.clone());
-        let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
-            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
-            .with_projection_indices(projection.cloned())?
-            .with_limit(limit)
-            .build();
+        let source =
+            ParquetSource::new(self.schema.clone()).with_table_parquet_options(options.clone());
+        let config =
+            FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+                .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
         ParquetFormat::default()
             .with_options(options)
             .create_physical_plan(state, config)

@@ -13,9 +13,9 @@ use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::record_batch::RecordBatch;
 use lookout_model::{Signal, TenantId, TraceId};
 
+use crate::StorageError;
 use crate::rows::{arrow_error, batch_size_bytes};
 use crate::trace_index::{TraceSpan, collect_trace_ranges};
-use crate::StorageError;
 
 /// The records of one (tenant, signal) within a generation.
 #[derive(Debug, Default)]
@@ -58,7 +58,12 @@ pub(crate) struct Tail {
 
 impl Tail {
     /// Adds a batch; returns the rows now buffered for that (tenant, signal).
-    pub(crate) fn insert(&mut self, tenant: &TenantId, signal: Signal, batch: RecordBatch) -> usize {
+    pub(crate) fn insert(
+        &mut self,
+        tenant: &TenantId,
+        signal: Signal,
+        batch: RecordBatch,
+    ) -> usize {
         let buffer = self
             .active
             .buffers

@@ -136,8 +136,20 @@ mod tests {
     fn encode_decode_and_lookup() {
         let index = FileTraceIndex {
             entries: vec![
-                ([1; 16], TraceSpan { min_start: 5, max_end: 9 }),
-                ([3; 16], TraceSpan { min_start: -2, max_end: 4 }),
+                (
+                    [1; 16],
+                    TraceSpan {
+                        min_start: 5,
+                        max_end: 9,
+                    },
+                ),
+                (
+                    [3; 16],
+                    TraceSpan {
+                        min_start: -2,
+                        max_end: 4,
+                    },
+                ),
             ],
         };
         let bytes = index.encode();
@@ -145,11 +157,17 @@ mod tests {
         assert_eq!(decoded, index);
         assert_eq!(
             decoded.lookup(&TraceId([3; 16])),
-            Some(TraceSpan { min_start: -2, max_end: 4 })
+            Some(TraceSpan {
+                min_start: -2,
+                max_end: 4
+            })
         );
         assert_eq!(decoded.lookup(&TraceId([2; 16])), None);
         for cut in 0..bytes.len() {
-            assert!(FileTraceIndex::decode(&bytes[..cut]).is_none(), "cut at {cut}");
+            assert!(
+                FileTraceIndex::decode(&bytes[..cut]).is_none(),
+                "cut at {cut}"
+            );
         }
         let mut flipped = bytes.clone();
         flipped[20] ^= 1;

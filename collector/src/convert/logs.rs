@@ -133,11 +133,26 @@ mod tests {
     fn body_of_every_value_type() {
         let cases = vec![
             (None, None),
-            (body(any_value::Value::StringValue("s".into())), Some(AnyValue::String("s".into()))),
-            (body(any_value::Value::BoolValue(false)), Some(AnyValue::Bool(false))),
-            (body(any_value::Value::IntValue(i64::MIN)), Some(AnyValue::Int(i64::MIN))),
-            (body(any_value::Value::DoubleValue(-0.5)), Some(AnyValue::Double(-0.5))),
-            (body(any_value::Value::BytesValue(vec![9])), Some(AnyValue::Bytes(vec![9]))),
+            (
+                body(any_value::Value::StringValue("s".into())),
+                Some(AnyValue::String("s".into())),
+            ),
+            (
+                body(any_value::Value::BoolValue(false)),
+                Some(AnyValue::Bool(false)),
+            ),
+            (
+                body(any_value::Value::IntValue(i64::MIN)),
+                Some(AnyValue::Int(i64::MIN)),
+            ),
+            (
+                body(any_value::Value::DoubleValue(-0.5)),
+                Some(AnyValue::Double(-0.5)),
+            ),
+            (
+                body(any_value::Value::BytesValue(vec![9])),
+                Some(AnyValue::Bytes(vec![9])),
+            ),
             (
                 body(any_value::Value::ArrayValue(ArrayValue {
                     values: vec![ProtoValue {
@@ -188,7 +203,11 @@ mod tests {
                 proto::LogRecord::default(),
             ]));
             let kept = if accepted { 3 } else { 2 };
-            assert_eq!(converted.batch.record_count(), kept, "{trace_id:?} {span_id:?}");
+            assert_eq!(
+                converted.batch.record_count(),
+                kept,
+                "{trace_id:?} {span_id:?}"
+            );
             assert_eq!(converted.rejected_invalid_id, u64::from(!accepted));
         }
     }

@@ -25,8 +25,7 @@ pub fn metrics(request: ExportMetricsServiceRequest) -> Converted<MetricBatch> {
     let mut batch = Batch::default();
     for (resource_index, resource_metrics) in request.resource_metrics.into_iter().enumerate() {
         let mut scopes = Vec::new();
-        for (scope_index, scope_metrics) in resource_metrics.scope_metrics.into_iter().enumerate()
-        {
+        for (scope_index, scope_metrics) in resource_metrics.scope_metrics.into_iter().enumerate() {
             let mut records = Vec::with_capacity(scope_metrics.metrics.len());
             for (metric_index, proto_metric) in scope_metrics.metrics.into_iter().enumerate() {
                 let mut reject = |point_index: usize, rejection: Rejection| {

@@ -247,8 +247,16 @@ mod tests {
             ("zero trace id", with(|s| s.trace_id = vec![0; 16]), false),
             ("empty span id", with(|s| s.span_id = vec![]), false),
             ("zero span id", with(|s| s.span_id = vec![0; 8]), false),
-            ("long parent id", with(|s| s.parent_span_id = vec![1; 9]), false),
-            ("zero parent id is root", with(|s| s.parent_span_id = vec![0; 8]), true),
+            (
+                "long parent id",
+                with(|s| s.parent_span_id = vec![1; 9]),
+                false,
+            ),
+            (
+                "zero parent id is root",
+                with(|s| s.parent_span_id = vec![0; 8]),
+                true,
+            ),
             (
                 "bad link id",
                 with(|s| {
@@ -274,10 +282,21 @@ mod tests {
         for (description, bad, accepted) in cases {
             let converted = spans(request(vec![vec![vec![good_span(1), bad, good_span(2)]]]));
             let expected_kept = if accepted { 3 } else { 2 };
-            assert_eq!(converted.batch.record_count(), expected_kept, "{description}");
+            assert_eq!(
+                converted.batch.record_count(),
+                expected_kept,
+                "{description}"
+            );
             assert_eq!(converted.rejected, u64::from(!accepted), "{description}");
-            assert_eq!(converted.rejected_invalid_id, converted.rejected, "{description}");
-            let names: Vec<_> = converted.batch.iter().map(|(_, _, s)| s.name.clone()).collect();
+            assert_eq!(
+                converted.rejected_invalid_id, converted.rejected,
+                "{description}"
+            );
+            let names: Vec<_> = converted
+                .batch
+                .iter()
+                .map(|(_, _, s)| s.name.clone())
+                .collect();
             assert!(names.contains(&"span-1".to_owned()), "{description}");
             assert!(names.contains(&"span-2".to_owned()), "{description}");
             if !accepted {

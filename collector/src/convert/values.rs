@@ -95,11 +95,17 @@ mod tests {
     #[test]
     fn every_any_value_type() {
         let cases: Vec<(Value, Option<AnyValue>)> = vec![
-            (Value::StringValue("a".into()), Some(AnyValue::String("a".into()))),
+            (
+                Value::StringValue("a".into()),
+                Some(AnyValue::String("a".into())),
+            ),
             (Value::BoolValue(true), Some(AnyValue::Bool(true))),
             (Value::IntValue(-7), Some(AnyValue::Int(-7))),
             (Value::DoubleValue(1.5), Some(AnyValue::Double(1.5))),
-            (Value::BytesValue(vec![0, 255]), Some(AnyValue::Bytes(vec![0, 255]))),
+            (
+                Value::BytesValue(vec![0, 255]),
+                Some(AnyValue::Bytes(vec![0, 255])),
+            ),
             (
                 Value::ArrayValue(proto::ArrayValue {
                     values: vec![

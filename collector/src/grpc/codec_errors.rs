@@ -78,9 +78,7 @@ fn signal_for_path(path: &str) -> Option<Signal> {
     match path {
         "/opentelemetry.proto.collector.trace.v1.TraceService/Export" => Some(Signal::Traces),
         "/opentelemetry.proto.collector.logs.v1.LogsService/Export" => Some(Signal::Logs),
-        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export" => {
-            Some(Signal::Metrics)
-        }
+        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export" => Some(Signal::Metrics),
         _ => None,
     }
 }

@@ -23,9 +23,13 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve_grpc(listener, harness.collector.clone(), async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(serve_grpc(
+            listener,
+            harness.collector.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         Ok(Self {
             address,
             stop: Some(stop),
@@ -58,7 +62,11 @@ async fn exports_with_gzip_partial_success_and_limits() -> anyhow::Result<()> {
     let mut bad = support::span(3);
     bad.trace_id = vec![0; 16];
     let response = traces
-        .export(support::traces(vec![support::span(1), bad, support::span(2)]))
+        .export(support::traces(vec![
+            support::span(1),
+            bad,
+            support::span(2),
+        ]))
         .await?
         .into_inner();
     let partial = response.partial_success.expect("one span was refused");
@@ -85,7 +93,10 @@ async fn exports_with_gzip_partial_success_and_limits() -> anyhow::Result<()> {
         ]))
         .await?
         .into_inner();
-    assert_eq!(response.partial_success.map(|p| p.rejected_data_points), Some(1));
+    assert_eq!(
+        response.partial_success.map(|p| p.rejected_data_points),
+        Some(1)
+    );
 
     // Over the limit before decompression (tonic says OUT_OF_RANGE; OTLP wants this).
     let mut plain_traces = TraceServiceClient::connect(server.url()).await?;
@@ -125,10 +136,13 @@ async fn exports_with_gzip_partial_success_and_limits() -> anyhow::Result<()> {
 #[tokio::test]
 async fn storage_backpressure_is_unavailable_with_retry_info() -> anyhow::Result<()> {
     use tonic_types::StatusExt;
-    let harness = Harness::with_storage(LIMIT_BYTES, |config| config.max_unflushed_bytes = 0).await?;
+    let harness =
+        Harness::with_storage(LIMIT_BYTES, |config| config.max_unflushed_bytes = 0).await?;
     let server = Server::start(&harness).await?;
     let mut client = TraceServiceClient::connect(server.url()).await?;
-    client.export(support::traces(vec![support::span(1)])).await?;
+    client
+        .export(support::traces(vec![support::span(1)]))
+        .await?;
     let error = client
         .export(support::traces(vec![support::span(2)]))
         .await

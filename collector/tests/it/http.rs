@@ -81,7 +81,9 @@ impl Case {
     }
 
     fn request(&self) -> Request<Body> {
-        let mut builder = Request::builder().method(self.method.clone()).uri(self.path);
+        let mut builder = Request::builder()
+            .method(self.method.clone())
+            .uri(self.path);
         if let Some(content_type) = self.content_type {
             builder = builder.header(header::CONTENT_TYPE, content_type);
         }
@@ -275,9 +277,16 @@ fn check_response(case: &Case, status: StatusCode, headers: &http::HeaderMap, bo
             assert_eq!(content_type, PROTOBUF, "{name}");
             let response = ExportTraceServiceResponse::decode(body).expect(name);
             let partial = response.partial_success;
-            assert_eq!(partial.as_ref().map(|p| p.rejected_spans), rejected, "{name}");
+            assert_eq!(
+                partial.as_ref().map(|p| p.rejected_spans),
+                rejected,
+                "{name}"
+            );
             if let Some(partial) = partial {
-                assert!(partial.error_message.contains("invalid"), "{name}: {partial:?}");
+                assert!(
+                    partial.error_message.contains("invalid"),
+                    "{name}: {partial:?}"
+                );
             }
         }
         Expect::LogsOk => {
@@ -289,13 +298,25 @@ fn check_response(case: &Case, status: StatusCode, headers: &http::HeaderMap, bo
             assert_eq!(status, StatusCode::OK, "{name}");
             let response = ExportMetricsServiceResponse::decode(body).expect(name);
             let partial = response.partial_success;
-            assert_eq!(partial.as_ref().map(|p| p.rejected_data_points), rejected, "{name}");
+            assert_eq!(
+                partial.as_ref().map(|p| p.rejected_data_points),
+                rejected,
+                "{name}"
+            );
             if let Some(partial) = partial {
-                assert!(partial.error_message.contains("without a value"), "{name}: {partial:?}");
+                assert!(
+                    partial.error_message.contains("without a value"),
+                    "{name}: {partial:?}"
+                );
             }
         }
         Expect::JsonOk(partial) => {
-            assert_eq!(status, StatusCode::OK, "{name}: {}", String::from_utf8_lossy(body));
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "{name}: {}",
+                String::from_utf8_lossy(body)
+            );
             assert_eq!(content_type, JSON, "{name}");
             let json: serde_json::Value = serde_json::from_slice(body).expect(name);
             match partial {
@@ -322,7 +343,11 @@ fn check_response(case: &Case, status: StatusCode, headers: &http::HeaderMap, bo
         }
     }
     if status == StatusCode::METHOD_NOT_ALLOWED {
-        assert_eq!(headers.get(header::ALLOW).map(|v| v.as_bytes()), Some(&b"POST"[..]), "{name}");
+        assert_eq!(
+            headers.get(header::ALLOW).map(|v| v.as_bytes()),
+            Some(&b"POST"[..]),
+            "{name}"
+        );
     }
 }
 
@@ -350,6 +375,15 @@ async fn table_of_good_and_bad_requests() -> anyhow::Result<()> {
     assert_eq!(harness.count("spans").await?, 9);
     assert_eq!(harness.count("logs").await?, 6);
     assert_eq!(harness.count("metrics").await?, 4);
+    let good_names = "'span-1','span-2','span-3','span-4','span-5','span-6','span-7','a','b'";
+    let sql = format!("select count(*) from spans where name in ({good_names})");
+    assert_eq!(harness.query_i64(&sql).await?, 9);
+    let sql = "select count(*) from spans where name = 'span-999'";
+    assert_eq!(
+        harness.query_i64(sql).await?,
+        0,
+        "the refused span was not stored"
+    );
 
     let text = harness.metrics_text();
     for expected in [
@@ -367,7 +401,8 @@ async fn table_of_good_and_bad_requests() -> anyhow::Result<()> {
 #[tokio::test]
 async fn storage_backpressure_answers_503_with_retry_after() -> anyhow::Result<()> {
     // Any unflushed byte makes the store refuse further appends until it flushes.
-    let harness = Harness::with_storage(LIMIT_BYTES, |config| config.max_unflushed_bytes = 0).await?;
+    let harness =
+        Harness::with_storage(LIMIT_BYTES, |config| config.max_unflushed_bytes = 0).await?;
     let router = http_router(harness.collector.clone());
     let send = |seed: u32| {
         Request::post("/v1/traces")
@@ -382,8 +417,16 @@ async fn storage_backpressure_answers_503_with_retry_after() -> anyhow::Result<(
     assert_eq!(first.status(), StatusCode::OK);
     let second = router.clone().oneshot(send(2)).await?;
     assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(second.headers().get(header::RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
-    let body = http_body_util::BodyExt::collect(second.into_body()).await?.to_bytes();
+    assert_eq!(
+        second
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let body = http_body_util::BodyExt::collect(second.into_body())
+        .await?
+        .to_bytes();
     let json: serde_json::Value = serde_json::from_slice(&body)?;
     assert_eq!(json["code"], 14, "{json}");
     assert_eq!(harness.count("spans").await?, 1);

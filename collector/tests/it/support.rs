@@ -63,7 +63,8 @@ impl Harness {
 
     /// `select count(*) from {table}` for the default tenant.
     pub async fn count(&self, table: &str) -> anyhow::Result<i64> {
-        self.query_i64(&format!("select count(*) from {table}")).await
+        self.query_i64(&format!("select count(*) from {table}"))
+            .await
     }
 
     /// Runs a query returning one Int64 value.

@@ -17,6 +17,7 @@ pub(super) struct Service {
     pub(super) sdk_language: &'static str,
     /// HTTP method and route of each endpoint the service serves.
     pub(super) routes: &'static [(&'static str, &'static str)],
+    /// Services called, as indices into [`SERVICES`]; one listed twice is called twice as often.
     pub(super) downstream: &'static [usize],
     pub(super) database: Option<Database>,
     pub(super) topics: &'static [&'static str],
@@ -48,7 +49,7 @@ pub(super) static SERVICES: [Service; 6] = [
             ("POST", "/api/checkout"),
             ("GET", "/api/products/{id}"),
         ],
-        downstream: &[CHECKOUT, INVENTORY, AUTH],
+        downstream: &[CHECKOUT, CHECKOUT, INVENTORY, AUTH],
         database: None,
         topics: &[],
         id_attribute: "app.session.id",

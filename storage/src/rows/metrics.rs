@@ -7,9 +7,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{Float64Type, UInt64Type};
 use datafusion::arrow::record_batch::RecordBatch;
-use lookout_model::{
-    Metric, MetricBatch, MetricData, PointCommon, Resource, Scope, Temporality,
-};
+use lookout_model::{Metric, MetricBatch, MetricData, PointCommon, Resource, Scope, Temporality};
 
 use super::{
     AttributeMapBuilder, StructListBuilder, arrow_error, nanos_i64, optional_list_column,
@@ -79,7 +77,8 @@ impl MetricColumns {
     fn push(&mut self, context: &MetricContext<'_>, common: &PointCommon, values: PointValues) {
         self.service_name.append_value(context.service_name);
         self.metric_name.append_value(&context.metric.name);
-        self.metric_type.append_value(context.metric.data.type_name());
+        self.metric_type
+            .append_value(context.metric.data.type_name());
         self.description.append_value(&context.metric.description);
         self.unit.append_value(&context.metric.unit);
         self.temporality.append_value(context.temporality.as_str());
@@ -121,16 +120,20 @@ impl MetricColumns {
                 optional_list_column::<$type, _>(values.iter().map(|row| row.$field.clone()))
             };
         }
-        let exemplars = self.exemplars.take().unwrap_or_else(StructListBuilder::new).finish(
-            exemplar_fields(),
-            vec![
-                timestamp_column(std::mem::take(&mut self.exemplar_time)),
-                Arc::new(Float64Array::from(std::mem::take(&mut self.exemplar_value))),
-                Arc::new(self.exemplar_trace_id.finish()),
-                Arc::new(self.exemplar_span_id.finish()),
-                std::mem::take(&mut self.exemplar_attributes).finish()?,
-            ],
-        )?;
+        let exemplars = self
+            .exemplars
+            .take()
+            .unwrap_or_else(StructListBuilder::new)
+            .finish(
+                exemplar_fields(),
+                vec![
+                    timestamp_column(std::mem::take(&mut self.exemplar_time)),
+                    Arc::new(Float64Array::from(std::mem::take(&mut self.exemplar_value))),
+                    Arc::new(self.exemplar_trace_id.finish()),
+                    Arc::new(self.exemplar_span_id.finish()),
+                    std::mem::take(&mut self.exemplar_attributes).finish()?,
+                ],
+            )?;
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.service_name.finish()),
             Arc::new(self.metric_name.finish()),

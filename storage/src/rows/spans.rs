@@ -6,9 +6,7 @@ use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, StringBuilder,
 use datafusion::arrow::record_batch::RecordBatch;
 use lookout_model::SpanBatch;
 
-use super::{
-    AttributeMapBuilder, StructListBuilder, arrow_error, nanos_i64, timestamp_column,
-};
+use super::{AttributeMapBuilder, StructListBuilder, arrow_error, nanos_i64, timestamp_column};
 use crate::StorageError;
 use crate::schema::{span_event_fields, span_link_fields, spans_schema};
 

@@ -4,14 +4,19 @@
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
 
+/// Inclusive lower and upper bounds in Unix nanoseconds; `None` is unbounded.
+pub type TimeBounds = (Option<i64>, Option<i64>);
+
 /// Inclusive `(lower, upper)` bounds in Unix nanoseconds that every matching row satisfies,
 /// from conjuncts like `column >= literal`, `literal > column`, `column = literal` and
 /// `column BETWEEN a AND b`. Anything else contributes no bound.
-pub fn time_bounds(filters: &[Expr], column: &str) -> (Option<i64>, Option<i64>) {
+pub fn time_bounds(filters: &[Expr], column: &str) -> TimeBounds {
     let mut lower: Option<i64> = None;
     let mut upper: Option<i64> = None;
-    let mut tighten_lower = |value: i64| lower = Some(lower.map_or(value, |known| known.max(value)));
-    let mut tighten_upper = |value: i64| upper = Some(upper.map_or(value, |known| known.min(value)));
+    let mut tighten_lower =
+        |value: i64| lower = Some(lower.map_or(value, |known| known.max(value)));
+    let mut tighten_upper =
+        |value: i64| upper = Some(upper.map_or(value, |known| known.min(value)));
     let mut conjuncts = Vec::new();
     for filter in filters {
         split_conjunction(filter, &mut conjuncts);
@@ -97,23 +102,40 @@ mod tests {
     use super::*;
 
     fn ts(nanos: i64) -> Expr {
-        lit(ScalarValue::TimestampNanosecond(Some(nanos), Some("UTC".into())))
+        lit(ScalarValue::TimestampNanosecond(
+            Some(nanos),
+            Some("UTC".into()),
+        ))
     }
 
     #[test]
     fn bounds_from_simple_filters() {
-        let cases: Vec<(Vec<Expr>, (Option<i64>, Option<i64>))> = vec![
+        let cases: Vec<(Vec<Expr>, TimeBounds)> = vec![
             (vec![col("timestamp").gt_eq(ts(10))], (Some(10), None)),
             (vec![col("timestamp").gt(ts(10))], (Some(11), None)),
             (vec![ts(10).gt(col("timestamp"))], (None, Some(9))),
             (
-                vec![col("timestamp").gt_eq(ts(10)).and(col("timestamp").lt_eq(ts(20)))],
+                vec![
+                    col("timestamp")
+                        .gt_eq(ts(10))
+                        .and(col("timestamp").lt_eq(ts(20))),
+                ],
                 (Some(10), Some(20)),
             ),
             (vec![col("timestamp").eq(ts(5))], (Some(5), Some(5))),
-            (vec![col("timestamp").between(ts(1), ts(2))], (Some(1), Some(2))),
+            (
+                vec![col("timestamp").between(ts(1), ts(2))],
+                (Some(1), Some(2)),
+            ),
             (vec![col("other").gt_eq(ts(10))], (None, None)),
-            (vec![col("timestamp").gt_eq(ts(10)).or(col("timestamp").lt(ts(0)))], (None, None)),
+            (
+                vec![
+                    col("timestamp")
+                        .gt_eq(ts(10))
+                        .or(col("timestamp").lt(ts(0))),
+                ],
+                (None, None),
+            ),
             (
                 vec![
                     col("timestamp").gt_eq(ts(10)),

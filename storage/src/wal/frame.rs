@@ -164,14 +164,18 @@ mod tests {
         assert_eq!(decoded.entries.len(), 3);
         assert_eq!(decoded.valid_bytes, bytes.len());
         assert!(decoded.problem.is_none());
-        let Payload::Logs(batch) = Payload::from(decoded.entries.into_iter().nth(1).unwrap().payload)
+        let Payload::Logs(batch) =
+            Payload::from(decoded.entries.into_iter().nth(1).unwrap().payload)
         else {
             panic!("expected logs")
         };
-        assert_eq!(batch, match log_payload("b") {
-            Payload::Logs(batch) => batch,
-            _ => unreachable!(),
-        });
+        assert_eq!(
+            batch,
+            match log_payload("b") {
+                Payload::Logs(batch) => batch,
+                _ => unreachable!(),
+            }
+        );
 
         let first_len = encode_frame(&tenant, &log_payload("a")).unwrap().len();
         let mut damaged = bytes.clone();

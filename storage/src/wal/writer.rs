@@ -104,7 +104,10 @@ impl Wal {
 
     /// Writes and syncs one frame, then adds its rows to the tail; returns once both are
     /// done. Dropping the future early does not undo or skip either step.
-    pub(crate) async fn append(&self, append: PendingAppend) -> Result<AppendOutcome, StorageError> {
+    pub(crate) async fn append(
+        &self,
+        append: PendingAppend,
+    ) -> Result<AppendOutcome, StorageError> {
         let (done, answer) = oneshot::channel();
         self.send(Command::Append { append, done })?;
         answer.await.map_err(|_| StorageError::ShuttingDown)?
@@ -409,13 +412,19 @@ mod tests {
         let mut group = Group::default();
         let (done, mut answer) = oneshot::channel();
         group.bytes = vec![1; 64];
-        group
-            .appends
-            .push((TenantId::default_tenant(), Signal::Logs, batch.clone(), done));
+        group.appends.push((
+            TenantId::default_tenant(),
+            Signal::Logs,
+            batch.clone(),
+            done,
+        ));
         writer.commit(group);
         let error = answer.try_recv().unwrap().unwrap_err();
         assert!(matches!(error, StorageError::DiskFull { .. }), "{error}");
-        assert!(shared.state.lock().tail.is_empty(), "nothing reached the tail");
+        assert!(
+            shared.state.lock().tail.is_empty(),
+            "nothing reached the tail"
+        );
 
         writer.rotate().unwrap();
         let mut group = Group::default();
@@ -426,6 +435,9 @@ mod tests {
             .push((TenantId::default_tenant(), Signal::Logs, batch, done));
         writer.commit(group);
         assert!(matches!(answer.try_recv(), Ok(Ok(_))));
-        assert_eq!(std::fs::read(segment_path(dir.path(), 2)).unwrap(), vec![2; 64]);
+        assert_eq!(
+            std::fs::read(segment_path(dir.path(), 2)).unwrap(),
+            vec![2; 64]
+        );
     }
 }

@@ -15,11 +15,17 @@ async fn append_each_signal(store: &Store, first: u64, n: u64) {
     let time = recent_time();
     for i in first..first + n {
         writer
-            .append(&tenant(), Payload::Spans(spans(vec![span(u128::from(i), i, time + i)])))
+            .append(
+                &tenant(),
+                Payload::Spans(spans(vec![span(u128::from(i), i, time + i)])),
+            )
             .await
             .unwrap();
         writer
-            .append(&tenant(), Payload::Logs(logs(vec![log(&format!("log-{i}"), time + i)])))
+            .append(
+                &tenant(),
+                Payload::Logs(logs(vec![log(&format!("log-{i}"), time + i)])),
+            )
             .await
             .unwrap();
         writer
@@ -73,11 +79,22 @@ async fn crash_after_parquet_write_before_manifest() {
     {
         let store = open(dir.path()).await;
         append_each_signal(&store, 0, 4).await;
-        store.flush_until_crash(CrashPoint::AfterParquetWrite).await.unwrap();
-        assert_eq!(parquet_files(dir.path()), 3, "one file per signal was written");
+        store
+            .flush_until_crash(CrashPoint::AfterParquetWrite)
+            .await
+            .unwrap();
+        assert_eq!(
+            parquet_files(dir.path()),
+            3,
+            "one file per signal was written"
+        );
     }
     let store = open(dir.path()).await;
-    assert_eq!(parquet_files(dir.path()), 0, "unlisted files are deleted on open");
+    assert_eq!(
+        parquet_files(dir.path()),
+        0,
+        "unlisted files are deleted on open"
+    );
     assert!(store.manifest().files.is_empty());
     assert_exactly(&store, 4).await;
     store.flush().await.unwrap();
@@ -93,15 +110,27 @@ async fn crash_after_manifest_replace_before_wal_cleanup() {
     {
         let store = open(dir.path()).await;
         append_each_signal(&store, 0, 4).await;
-        store.flush_until_crash(CrashPoint::AfterManifestReplace).await.unwrap();
+        store
+            .flush_until_crash(CrashPoint::AfterManifestReplace)
+            .await
+            .unwrap();
     }
     let store = open(dir.path()).await;
     let manifest = store.manifest();
     assert_eq!(manifest.files.len(), 3);
     let checkpoint = manifest.wal_checkpoint_segment.unwrap();
     for segment in files_with_extension(&dir.path().join("wal"), "wal") {
-        let id: u64 = segment.file_stem().unwrap().to_str().unwrap().parse().unwrap();
-        assert!(id > checkpoint, "segment {id} is covered by checkpoint {checkpoint}");
+        let id: u64 = segment
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            id > checkpoint,
+            "segment {id} is covered by checkpoint {checkpoint}"
+        );
     }
     assert_exactly(&store, 4).await;
 }
@@ -132,12 +161,19 @@ async fn store_with_two_files_per_signal(dir: &Path) -> Store {
 
 #[tokio::test]
 async fn compaction_crash_points_keep_rows_exactly_once() {
-    for crash in [CrashPoint::AfterParquetWrite, CrashPoint::AfterManifestReplace] {
+    for crash in [
+        CrashPoint::AfterParquetWrite,
+        CrashPoint::AfterManifestReplace,
+    ] {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = store_with_two_files_per_signal(dir.path()).await;
             store.compact_until_crash(crash).await.unwrap();
-            assert_eq!(parquet_files(dir.path()), 7, "{crash:?}: merged file written");
+            assert_eq!(
+                parquet_files(dir.path()),
+                7,
+                "{crash:?}: merged file written"
+            );
         }
         let store = open(dir.path()).await;
         let listed = store.manifest().files.len();
@@ -146,7 +182,11 @@ async fn compaction_crash_points_keep_rows_exactly_once() {
             CrashPoint::AfterManifestReplace => 5,
         };
         assert_eq!(listed, expected_listed, "{crash:?}");
-        assert_eq!(parquet_files(dir.path()), listed, "{crash:?}: garbage deleted on open");
+        assert_eq!(
+            parquet_files(dir.path()),
+            listed,
+            "{crash:?}: garbage deleted on open"
+        );
         assert_exactly(&store, 6).await;
     }
 }
@@ -163,6 +203,10 @@ async fn compaction_then_crash_keeps_rows_exactly_once() {
     }
     let store = open(dir.path()).await;
     assert_eq!(store.manifest().files.len(), 3);
-    assert_eq!(parquet_files(dir.path()), 3, "compacted inputs are deleted on open");
+    assert_eq!(
+        parquet_files(dir.path()),
+        3,
+        "compacted inputs are deleted on open"
+    );
     assert_exactly(&store, 7).await;
 }

@@ -3,5 +3,6 @@
 mod crash;
 mod reads;
 mod roundtrip;
+mod span_proptest;
 mod support;
 mod wal;

@@ -233,7 +233,12 @@ pub async fn rows(reader: &Reader, sql: &str) -> Vec<Vec<String>> {
             .map(|column| ArrayFormatter::try_new(column.as_ref(), &options).unwrap())
             .collect();
         for row in 0..batch.num_rows() {
-            out.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
+            out.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect(),
+            );
         }
     }
     out

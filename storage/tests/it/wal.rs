@@ -66,7 +66,10 @@ async fn torn_tail_at_every_offset_of_the_last_record() {
         let copy = tempfile::tempdir().unwrap();
         copy_dir(original.path(), copy.path());
         let copied_segment = copy.path().join("wal").join(segment.file_name().unwrap());
-        let file = std::fs::OpenOptions::new().write(true).open(&copied_segment).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&copied_segment)
+            .unwrap();
         file.set_len(cut as u64).unwrap();
         drop(file);
 
@@ -79,17 +82,27 @@ async fn torn_tail_at_every_offset_of_the_last_record() {
             cut - last_start,
             "cut at byte {cut}"
         );
-        assert_eq!(std::fs::metadata(&copied_segment).unwrap().len() as usize, last_start);
+        assert_eq!(
+            std::fs::metadata(&copied_segment).unwrap().len() as usize,
+            last_start
+        );
         store
             .writer()
             .append(&tenant(), Payload::Logs(logs(vec![log("after", time)])))
             .await
             .unwrap();
-        assert_eq!(count(&store.reader(), "SELECT count(*) FROM logs").await, RECORDS as i64);
+        assert_eq!(
+            count(&store.reader(), "SELECT count(*) FROM logs").await,
+            RECORDS as i64
+        );
         drop(store);
         let mut again = expected.clone();
         again.insert(0, "after".to_owned());
-        assert_eq!(bodies(copy.path()).await, again, "reopen after cut at byte {cut}");
+        assert_eq!(
+            bodies(copy.path()).await,
+            again,
+            "reopen after cut at byte {cut}"
+        );
     }
 }
 
@@ -102,7 +115,10 @@ async fn corrupt_checksum_in_the_middle_keeps_the_good_prefix() {
         for i in 0..5 {
             store
                 .writer()
-                .append(&tenant(), Payload::Logs(logs(vec![log(&format!("r{i}"), time)])))
+                .append(
+                    &tenant(),
+                    Payload::Logs(logs(vec![log(&format!("r{i}"), time)])),
+                )
                 .await
                 .unwrap();
         }
@@ -120,7 +136,10 @@ async fn corrupt_checksum_in_the_middle_keeps_the_good_prefix() {
         metric_value(&registry, "lookout_wal_truncated_bytes_total") as usize,
         bytes.len() - starts[2]
     );
-    assert_eq!(metric_value(&registry, "lookout_wal_replayed_records_total"), 2.0);
+    assert_eq!(
+        metric_value(&registry, "lookout_wal_replayed_records_total"),
+        2.0
+    );
     store
         .writer()
         .append(&tenant(), Payload::Logs(logs(vec![log("r9", time)])))
@@ -143,7 +162,10 @@ async fn concurrent_appends_share_syncs_and_all_land_once() {
                 let writer = writer.clone();
                 tokio::spawn(async move {
                     writer
-                        .append(&tenant(), Payload::Logs(logs(vec![log(&format!("c{i:03}"), time)])))
+                        .append(
+                            &tenant(),
+                            Payload::Logs(logs(vec![log(&format!("c{i:03}"), time)])),
+                        )
                         .await
                 })
             })
@@ -152,7 +174,10 @@ async fn concurrent_appends_share_syncs_and_all_land_once() {
             task.await.unwrap().unwrap();
         }
         let reader = store.reader();
-        assert_eq!(count(&reader, "SELECT count(*) FROM logs").await, APPENDS as i64);
+        assert_eq!(
+            count(&reader, "SELECT count(*) FROM logs").await,
+            APPENDS as i64
+        );
         assert_eq!(
             count(&reader, "SELECT count(DISTINCT body) FROM logs").await,
             APPENDS as i64
@@ -162,7 +187,10 @@ async fn concurrent_appends_share_syncs_and_all_land_once() {
     }
     let store = open(dir.path()).await;
     let reader = store.reader();
-    assert_eq!(count(&reader, "SELECT count(*) FROM logs").await, APPENDS as i64);
+    assert_eq!(
+        count(&reader, "SELECT count(*) FROM logs").await,
+        APPENDS as i64
+    );
     assert_eq!(
         count(&reader, "SELECT count(DISTINCT body) FROM logs").await,
         APPENDS as i64

@@ -234,7 +234,10 @@ fn every_metric_type() {
         assert_eq!(converted.rejected, 0, "{name}");
         let (_, _, metric) = converted.batch.iter().next().unwrap();
         assert_eq!(metric.name, name);
-        assert_eq!((metric.description.as_str(), metric.unit.as_str()), ("d", "ms"));
+        assert_eq!(
+            (metric.description.as_str(), metric.unit.as_str()),
+            ("d", "ms")
+        );
         assert_eq!(metric.metadata, vec![KeyValue::string("m", "1")]);
         assert_eq!(metric.data, expected, "{name}");
     }
@@ -261,9 +264,24 @@ fn bad_points_are_rejected_alone() {
             true,
             false,
         ),
-        ("exemplar without value", with(|p| p.exemplars[0].value = None), false, false),
-        ("exemplar short trace id", with(|p| p.exemplars[0].trace_id = vec![1; 5]), false, true),
-        ("exemplar long span id", with(|p| p.exemplars[0].span_id = vec![1; 9]), false, true),
+        (
+            "exemplar without value",
+            with(|p| p.exemplars[0].value = None),
+            false,
+            false,
+        ),
+        (
+            "exemplar short trace id",
+            with(|p| p.exemplars[0].trace_id = vec![1; 5]),
+            false,
+            true,
+        ),
+        (
+            "exemplar long span id",
+            with(|p| p.exemplars[0].span_id = vec![1; 9]),
+            false,
+            true,
+        ),
         (
             "exemplar without ids",
             with(|p| {
@@ -285,7 +303,11 @@ fn bad_points_are_rejected_alone() {
         let kept = if accepted { 3 } else { 2 };
         assert_eq!(converted.batch.record_count(), kept, "{description}");
         assert_eq!(converted.rejected, u64::from(!accepted), "{description}");
-        assert_eq!(converted.rejected_invalid_id, u64::from(invalid_id), "{description}");
+        assert_eq!(
+            converted.rejected_invalid_id,
+            u64::from(invalid_id),
+            "{description}"
+        );
         if !accepted {
             let message = converted.error_message("data points").unwrap();
             assert!(message.contains("metric 0, data point 1"), "{message}");

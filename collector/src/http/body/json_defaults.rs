@@ -106,7 +106,11 @@ mod tests {
           "scopeSpans":null}]}"#;
         let request: ExportTraceServiceRequest = from_slice(text.as_bytes()).unwrap();
         let resource = request.resource_spans[0].resource.clone().unwrap();
-        let keys: Vec<_> = resource.attributes.iter().map(|kv| kv.key.as_str()).collect();
+        let keys: Vec<_> = resource
+            .attributes
+            .iter()
+            .map(|kv| kv.key.as_str())
+            .collect();
         assert_eq!(keys, vec!["empty_list", "empty_map", "", "nulls"]);
         let Some(ProtoValue::KvlistValue(list)) = resource.attributes[1]
             .value

@@ -38,7 +38,11 @@ fn content_encodings() {
         ("deflate", None),
     ];
     for (value, expected) in cases {
-        assert_eq!(is_gzip(&headers(CONTENT_ENCODING, value)).ok(), expected, "{value}");
+        assert_eq!(
+            is_gzip(&headers(CONTENT_ENCODING, value)).ok(),
+            expected,
+            "{value}"
+        );
     }
     assert_eq!(is_gzip(&HeaderMap::new()).ok(), Some(false));
 }
@@ -53,7 +57,10 @@ fn inflate_stops_at_the_limit() {
         inflate(&compressed, 9_999),
         Err(RequestError::TooLarge { limit_bytes: 9_999 })
     ));
-    assert!(matches!(inflate(b"not gzip", 100), Err(RequestError::Decode(_))));
+    assert!(matches!(
+        inflate(b"not gzip", 100),
+        Err(RequestError::Decode(_))
+    ));
 }
 
 mod json {
@@ -124,7 +131,11 @@ mod json {
         assert_eq!(converted.rejected, 0);
         let (resource, scope, span) = converted.batch.iter().next().unwrap();
         assert_eq!(resource.service_name(), "checkout");
-        let values: Vec<_> = resource.attributes.iter().map(|kv| kv.value.clone()).collect();
+        let values: Vec<_> = resource
+            .attributes
+            .iter()
+            .map(|kv| kv.value.clone())
+            .collect();
         assert_eq!(
             values,
             vec![
@@ -142,7 +153,10 @@ mod json {
         );
         // The two attributes without a value are counted as dropped.
         assert_eq!(resource.dropped_attributes_count, 3);
-        assert_eq!(resource.schema_url, "https://opentelemetry.io/schemas/1.21.0");
+        assert_eq!(
+            resource.schema_url,
+            "https://opentelemetry.io/schemas/1.21.0"
+        );
         assert_eq!(scope.name, "lib");
         assert_eq!(span.trace_id.to_hex(), "5b8efff798038103d269b633813fc60c");
         assert_eq!(span.span_id.to_hex(), "eee19b7ec3c1b174");
@@ -173,7 +187,9 @@ mod json {
         assert_eq!(record.event_name, "e");
         assert_eq!(
             record.body,
-            Some(AnyValue::KvList(vec![lookout_model::KeyValue::string("msg", "hi")]))
+            Some(AnyValue::KvList(vec![lookout_model::KeyValue::string(
+                "msg", "hi"
+            )]))
         );
         assert!(record.trace_id.is_some() && record.span_id.is_some());
 
@@ -197,7 +213,13 @@ mod json {
             .collect();
         assert_eq!(
             kinds,
-            vec!["gauge", "sum", "histogram", "exponential_histogram", "summary"]
+            vec![
+                "gauge",
+                "sum",
+                "histogram",
+                "exponential_histogram",
+                "summary"
+            ]
         );
         let (_, _, gauge) = converted.batch.iter().next().unwrap();
         let MetricData::Gauge { points } = &gauge.data else {
@@ -213,7 +235,10 @@ mod json {
         else {
             panic!("expected a sum, got {:?}", sum.data);
         };
-        assert_eq!((*temporality, *is_monotonic), (Temporality::Cumulative, true));
+        assert_eq!(
+            (*temporality, *is_monotonic),
+            (Temporality::Cumulative, true)
+        );
         assert_eq!(points[0].common.exemplars[0].value, NumberValue::Int(1));
     }
 
