@@ -95,13 +95,16 @@ pub fn render_table(outcome: &SqlOutcome) -> String {
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
     table.set_header(outcome.columns.iter().map(|column| column.name.clone()));
     for row in &outcome.rows {
-        table.add_row(outcome.columns.iter().map(|column| {
-            match row.get(&column.name) {
-                None | Some(serde_json::Value::Null) => String::new(),
-                Some(serde_json::Value::String(text)) => text.clone(),
-                Some(other) => other.to_string(),
-            }
-        }));
+        table.add_row(
+            outcome
+                .columns
+                .iter()
+                .map(|column| match row.get(&column.name) {
+                    None | Some(serde_json::Value::Null) => String::new(),
+                    Some(serde_json::Value::String(text)) => text.clone(),
+                    Some(other) => other.to_string(),
+                }),
+        );
     }
     table.to_string()
 }
@@ -138,15 +141,24 @@ mod tests {
         row.insert("a".into(), serde_json::json!("x"));
         let outcome = SqlOutcome {
             columns: vec![
-                Column { name: "a".into(), data_type: "Utf8".into() },
-                Column { name: "b".into(), data_type: "Int64".into() },
+                Column {
+                    name: "a".into(),
+                    data_type: "Utf8".into(),
+                },
+                Column {
+                    name: "b".into(),
+                    data_type: "Int64".into(),
+                },
             ],
             rows: vec![row],
             truncated: false,
         };
         let text = render_table(&outcome);
         let header = text.lines().nth(1).unwrap();
-        assert!(header.find('a').unwrap() < header.find('b').unwrap(), "{text}");
+        assert!(
+            header.find('a').unwrap() < header.find('b').unwrap(),
+            "{text}"
+        );
         assert!(text.contains('x'));
     }
 }

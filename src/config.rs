@@ -107,7 +107,8 @@ impl ServeArgs {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
-        let parse = |text: &str| -> SocketAddr { text.parse().expect("default addresses are valid") };
+        let parse =
+            |text: &str| -> SocketAddr { text.parse().expect("default addresses are valid") };
         let data_dir = self
             .data_dir
             .clone()
@@ -142,7 +143,11 @@ impl ServeArgs {
                 .map_err(anyhow::Error::msg)
                 .context("invalid [query] settings")?,
         };
-        let addresses = [config.otlp_grpc_addr, config.otlp_http_addr, config.http_addr];
+        let addresses = [
+            config.otlp_grpc_addr,
+            config.otlp_http_addr,
+            config.http_addr,
+        ];
         for (index, address) in addresses.iter().enumerate() {
             if address.port() != 0 && addresses[..index].contains(address) {
                 bail!("two listeners share the address {address}");

@@ -25,10 +25,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 /// Runs the daemon until `shutdown` turns true (tests drive this directly).
-pub async fn run_until(
-    config: ServeConfig,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+pub async fn run_until(config: ServeConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     let store = lookout_storage::Store::open(config.storage.clone(), &mut registry)
         .await

@@ -2,7 +2,8 @@
 //! at the edge and appending to the storage [`Writer`](lookout_storage::Writer).
 //!
 //! This is the only crate that knows OTLP protobuf. Every request goes through one pipeline
-//! ([`ingest`]): decode, convert (rejecting bad records one by one), append, count, answer.
+//! (the private `ingest` module): decode, convert (rejecting bad records one by one), append,
+//! count, answer.
 
 pub mod config;
 pub mod convert;

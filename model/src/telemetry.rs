@@ -109,7 +109,10 @@ impl KeyValue {
 
 /// Finds an attribute by key.
 pub fn find_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
-    attributes.iter().find(|kv| kv.key == key).map(|kv| &kv.value)
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .map(|kv| &kv.value)
 }
 
 /// The entity producing telemetry (a service instance, a host...).

@@ -14,7 +14,9 @@ pub enum TenantIdError {
         actual: usize,
     },
     /// A character outside `[A-Za-z0-9_-]`, or a leading `-`/`_`.
-    #[error("tenant id may only contain ASCII letters, digits, `-` and `_`, and must start with a letter or digit")]
+    #[error(
+        "tenant id may only contain ASCII letters, digits, `-` and `_`, and must start with a letter or digit"
+    )]
     BadCharacter,
 }
 

@@ -13,10 +13,10 @@ use lookout_model::TenantId;
 use lookout_model::api::SqlRequest;
 use lookout_storage::Reader;
 
+use crate::QueryError;
 use crate::sql::{QueryConfig, run_sql};
 use crate::telemetry::QueryTelemetry;
 use crate::trace::get_trace;
-use crate::QueryError;
 
 /// What the API handlers share.
 #[derive(Clone)]
@@ -90,9 +90,14 @@ async fn sql_handler(State(state): State<ApiState>, headers: HeaderMap, body: By
             ))
         })?;
         let tenant = tenant_for_request(&headers);
-        run_sql(&state.inner.reader, &tenant, &request.query, &state.inner.config)
-            .await
-            .map(axum::Json)
+        run_sql(
+            &state.inner.reader,
+            &tenant,
+            &request.query,
+            &state.inner.config,
+        )
+        .await
+        .map(axum::Json)
     }
     .await;
     finish(&state, "sql", started, result)

@@ -36,9 +36,9 @@ impl QueryError {
             E::SQL(..) | E::Plan(_) | E::SchemaError(..) | E::NotImplemented(_) => {
                 QueryError::BadRequest(error.to_string())
             }
-            E::ResourcesExhausted(_) => QueryError::BadRequest(format!(
-                "query needs more memory than allowed: {error}"
-            )),
+            E::ResourcesExhausted(_) => {
+                QueryError::BadRequest(format!("query needs more memory than allowed: {error}"))
+            }
             _ => QueryError::Execution(error.to_string()),
         }
     }

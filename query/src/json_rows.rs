@@ -16,9 +16,9 @@ pub fn batches_to_json_rows(
             .with_explicit_nulls(true)
             .build(&mut buffer);
         for batch in batches {
-            writer
-                .write(batch)
-                .map_err(|error| QueryError::Execution(format!("failed to encode rows: {error}")))?;
+            writer.write(batch).map_err(|error| {
+                QueryError::Execution(format!("failed to encode rows: {error}"))
+            })?;
         }
         writer
             .finish()

@@ -19,7 +19,9 @@ pub async fn get_trace(
         .map_err(|error| QueryError::BadRequest(format!("invalid trace id: {error}")))?;
     let batches = reader.trace_spans(tenant, &trace_id).await?;
     if batches.iter().all(|batch| batch.num_rows() == 0) {
-        return Err(QueryError::NotFound(format!("trace `{trace_id}` not found")));
+        return Err(QueryError::NotFound(format!(
+            "trace `{trace_id}` not found"
+        )));
     }
     let sorted = sort_by_start_time(&batches)?;
     let spans = batches_to_json_rows(&[sorted])?;

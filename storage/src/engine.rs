@@ -84,6 +84,8 @@ pub(crate) struct Engine {
     pub(crate) flush_wanted: tokio::sync::Notify,
     /// Files to delete once their grace period is over.
     pub(crate) pending_deletes: Mutex<Vec<(Instant, PathBuf)>>,
+    /// Released when the engine is dropped.
+    _directory_lock: std::fs::File,
 }
 
 impl Engine {
@@ -128,6 +130,7 @@ impl Engine {
             metrics,
             flush_wanted: tokio::sync::Notify::new(),
             pending_deletes: Mutex::new(Vec::new()),
+            _directory_lock: recovered.directory_lock,
         }))
     }
 

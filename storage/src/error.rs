@@ -61,6 +61,12 @@ pub enum StorageError {
     /// An internal invariant failed (a bug, not an input problem).
     #[error("internal storage error: {0}")]
     Internal(String),
+    /// Another process holds the data directory.
+    #[error("data directory is in use by another process (lock `{path}` is held)")]
+    Locked {
+        /// The lock file.
+        path: std::path::PathBuf,
+    },
 }
 
 impl StorageError {
@@ -85,7 +91,8 @@ impl StorageError {
             StorageError::Io { .. }
             | StorageError::Corrupt { .. }
             | StorageError::DataFusion(_)
-            | StorageError::Internal(_) => ErrorKind::Internal,
+            | StorageError::Internal(_)
+            | StorageError::Locked { .. } => ErrorKind::Internal,
         }
     }
 }

@@ -25,6 +25,8 @@ pub(crate) struct Recovered {
     pub(crate) state: State,
     pub(crate) dedup: DedupSet,
     pub(crate) next_segment_id: u64,
+    /// Held (flock) for the life of the engine so a second process cannot open the directory.
+    pub(crate) directory_lock: fs::File,
 }
 
 /// Brings the data directory to a consistent state and rebuilds the in-memory state.
@@ -36,6 +38,7 @@ pub(crate) fn recover(
         .map_err(|error| StorageError::io(&config.data_dir, error))?;
     let data_dir = fs::canonicalize(&config.data_dir)
         .map_err(|error| StorageError::io(&config.data_dir, error))?;
+    let directory_lock = lock_directory(&data_dir)?;
     let wal_dir = data_dir.join("wal");
     fs::create_dir_all(&wal_dir).map_err(|error| StorageError::io(&wal_dir, error))?;
     sync_dir(&data_dir)?;
@@ -100,6 +103,7 @@ pub(crate) fn recover(
         },
         dedup,
         next_segment_id: replayed.next_segment_id,
+        directory_lock,
     })
 }
 
@@ -174,4 +178,21 @@ fn load_trace_index(data_dir: &Path, file: &FileEntry) -> Result<FileTraceIndex,
         fs::rename(&tmp, &path).map_err(|error| StorageError::io(&path, error))?;
     }
     Ok(index)
+}
+
+/// Takes an exclusive lock on `<data_dir>/lock`; a second daemon on the same directory would
+/// interleave WAL segments and manifests, so it is refused at start.
+fn lock_directory(data_dir: &std::path::Path) -> Result<fs::File, StorageError> {
+    let path = data_dir.join("lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|error| StorageError::io(&path, error))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(StorageError::Locked { path }),
+        Err(fs::TryLockError::Error(error)) => Err(StorageError::io(&path, error)),
+    }
 }

@@ -66,10 +66,14 @@ fn sql_and_trace_clients() {
         "SELECT service_name, count(*) AS spans FROM spans GROUP BY service_name",
     ]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("service_name") && stdout.contains("cli"), "{stdout}");
+    assert!(
+        stdout.contains("service_name") && stdout.contains("cli"),
+        "{stdout}"
+    );
     assert!(stdout.contains("1 row"), "{stdout}");
 
-    let (ok, stdout, stderr) = lookout(&["trace", "--url", &url, "5b8efff798038103d269b633813fc60c"]);
+    let (ok, stdout, stderr) =
+        lookout(&["trace", "--url", &url, "5b8efff798038103d269b633813fc60c"]);
     assert!(ok, "{stderr}");
     let trace: serde_json::Value = serde_json::from_str(&stdout).expect("trace json");
     assert_eq!(trace["spans"][0]["name"], "root");

@@ -108,7 +108,11 @@ fn acknowledged_spans_survive_sigkill_exactly_once() {
         daemon.restart();
     }
     let acknowledged = acknowledged.lock().expect("lock").clone();
-    assert!(acknowledged.len() > 1000, "too little traffic: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() > 1000,
+        "too little traffic: {}",
+        acknowledged.len()
+    );
 
     let duplicates = daemon.sql(
         "SELECT span_id, count(*) AS copies FROM spans GROUP BY span_id HAVING count(*) > 1 LIMIT 5",

@@ -36,11 +36,17 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
 /// Crates that only some workspace members may use (CONVENTIONS.md §1 invariants).
 fn restricted_external() -> Vec<(&'static str, BTreeSet<&'static str>)> {
     vec![
-        ("opentelemetry-proto", BTreeSet::from(["lookout-collector", "lookout"])),
+        (
+            "opentelemetry-proto",
+            BTreeSet::from(["lookout-collector", "lookout"]),
+        ),
         ("tantivy", BTreeSet::from(["lookout-storage"])),
         ("lettre", BTreeSet::from(["lookout-query"])),
         ("tonic", BTreeSet::from(["lookout-collector", "lookout"])),
-        ("datafusion", BTreeSet::from(["lookout-storage", "lookout-query"])),
+        (
+            "datafusion",
+            BTreeSet::from(["lookout-storage", "lookout-query"]),
+        ),
     ]
 }
 

@@ -91,7 +91,10 @@ fn python_sdk_over_every_transport_round_trips() {
              max(temporality) AS temporality, bool_and(is_monotonic) AS monotonic FROM metrics \
              WHERE service_name = '{service}' AND metric_name = 'py_orders'"
         ));
-        assert!(counter[0]["points"].as_i64() >= Some(1), "{transport}: {counter:?}");
+        assert!(
+            counter[0]["points"].as_i64() >= Some(1),
+            "{transport}: {counter:?}"
+        );
         assert_eq!(counter[0]["low"], 2.0, "{transport}: {counter:?}");
         assert_eq!(counter[0]["high"], 2.0);
         assert_eq!(counter[0]["temporality"], "cumulative");

@@ -27,7 +27,9 @@ struct Providers {
 }
 
 fn providers(daemon: &Daemon, transport: Transport, service: &str) -> Providers {
-    let resource = Resource::builder().with_service_name(service.to_owned()).build();
+    let resource = Resource::builder()
+        .with_service_name(service.to_owned())
+        .build();
     let http = |signal: &str| format!("{}/v1/{signal}", daemon.otlp_http_url());
     let protocol = match transport {
         Transport::HttpJson => Protocol::HttpJson,
@@ -92,11 +94,13 @@ fn emit(providers: &Providers) -> (String, String) {
     let histogram = meter.f64_histogram("e2e_latency").with_unit("s").build();
     let mut ids = (String::new(), String::new());
     tracer.in_span("POST /checkout", |cx| {
-        cx.span().set_attribute(KeyValue::new("http.route", "/checkout"));
+        cx.span()
+            .set_attribute(KeyValue::new("http.route", "/checkout"));
         tracer.in_span("reserve stock", |_| {});
         tracer.in_span("charge card", |cx| {
             let context = cx.span().span_context().clone();
-            cx.span().set_attribute(KeyValue::new("payment.amount", 42_i64));
+            cx.span()
+                .set_attribute(KeyValue::new("payment.amount", 42_i64));
             let mut record = logger.create_log_record();
             record.set_body("card declined once, retrying".into());
             record.set_severity_number(Severity::Warn);
@@ -128,7 +132,11 @@ fn rust_exporter_over_every_transport_round_trips() {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let _guard = runtime.enter();
     let daemon = Daemon::start();
-    for transport in [Transport::Grpc, Transport::HttpProtobuf, Transport::HttpJson] {
+    for transport in [
+        Transport::Grpc,
+        Transport::HttpProtobuf,
+        Transport::HttpJson,
+    ] {
         let service = format!("rust-{transport:?}").to_lowercase();
         let providers = providers(&daemon, transport, &service);
         let (trace_id, span_id) = emit(&providers);

@@ -101,7 +101,11 @@ impl Daemon {
         let deadline = Instant::now() + Duration::from_secs(60);
         let url = format!("{}/health/ready", self.api_url());
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("daemon exited early with {status}; log:\n{}", self.log());
             }
             if let Ok(response) = reqwest::blocking::get(&url)
@@ -109,7 +113,11 @@ impl Daemon {
             {
                 return;
             }
-            assert!(Instant::now() < deadline, "daemon not ready in 60 s; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "daemon not ready in 60 s; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -184,7 +192,10 @@ impl Daemon {
             .expect("send SQL");
         assert!(response.status().is_success(), "SQL `{query}` failed");
         let body: Value = response.json().expect("SQL answer is JSON");
-        assert_eq!(body["truncated"], false, "raise [query] max_rows for `{query}`");
+        assert_eq!(
+            body["truncated"], false,
+            "raise [query] max_rows for `{query}`"
+        );
         serde_json::from_value(body["rows"].clone()).expect("rows")
     }
 
@@ -212,8 +223,9 @@ impl Daemon {
 
     /// `GET /api/v1/traces/{id}`: status and body.
     pub fn trace(&self, trace_id: &str) -> (u16, Value) {
-        let response = reqwest::blocking::get(format!("{}/api/v1/traces/{trace_id}", self.api_url()))
-            .expect("get trace");
+        let response =
+            reqwest::blocking::get(format!("{}/api/v1/traces/{trace_id}", self.api_url()))
+                .expect("get trace");
         let status = response.status().as_u16();
         (status, response.json().unwrap_or(Value::Null))
     }

@@ -7,7 +7,7 @@ use lookout_model::{
 use lookout_query::sql::run_sql;
 use lookout_query::trace::get_trace;
 use lookout_query::{QueryConfig, QueryError};
-use lookout_storage::{Payload, Store, StorageConfig};
+use lookout_storage::{Payload, StorageConfig, Store};
 
 fn span(trace: u8, index: u8, parent: Option<u8>) -> Span {
     Span {
@@ -37,7 +37,12 @@ async fn store_with_spans(dir: &std::path::Path) -> Store {
         .await
         .expect("open store");
     // Spans arrive out of order; the trace API orders them.
-    let records = vec![span(7, 2, Some(0)), span(7, 0, None), span(7, 1, Some(0)), span(9, 0, None)];
+    let records = vec![
+        span(7, 2, Some(0)),
+        span(7, 0, None),
+        span(7, 1, Some(0)),
+        span(9, 0, None),
+    ];
     let batch = SpanBatch {
         resources: vec![ResourceGroup {
             resource: Resource {
@@ -98,7 +103,10 @@ async fn sql_reads_limits_and_refuses_writes() {
         "SELECT nope FROM spans",
     ] {
         let error = run_sql(&reader, &tenant, query, &config).await.unwrap_err();
-        assert!(matches!(error, QueryError::BadRequest(_)), "{query}: {error:?}");
+        assert!(
+            matches!(error, QueryError::BadRequest(_)),
+            "{query}: {error:?}"
+        );
     }
 
     // Another tenant sees nothing of the default tenant's data.

@@ -210,3 +210,21 @@ async fn compaction_then_crash_keeps_rows_exactly_once() {
     );
     assert_exactly(&store, 7).await;
 }
+
+#[tokio::test]
+async fn a_second_open_of_the_same_directory_is_refused_until_the_first_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = crate::support::open(dir.path()).await;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let second =
+        lookout_storage::Store::open(crate::support::config(dir.path()), &mut registry).await;
+    match second {
+        Err(error) => assert!(error.to_string().contains("in use"), "{error}"),
+        Ok(_) => panic!("two stores opened one directory"),
+    }
+    drop(first);
+    let mut registry = prometheus_client::registry::Registry::default();
+    let reopened =
+        lookout_storage::Store::open(crate::support::config(dir.path()), &mut registry).await;
+    assert!(reopened.is_ok(), "the lock is released with the store");
+}
