@@ -2,6 +2,7 @@
 
 mod encoded;
 mod report;
+mod trace_by_id;
 mod transport;
 mod workload;
 
@@ -28,6 +29,8 @@ const PAUSE_AFTER_FAILURE: Duration = Duration::from_millis(10);
 pub enum BenchCommand {
     /// Send synthetic OTLP spans to a running daemon and report throughput and latency.
     Ingest(IngestArgs),
+    /// Fetch sampled traces by id from a running daemon and report latency percentiles.
+    TraceById(trace_by_id::TraceByIdArgs),
 }
 
 /// OTLP transport used by `lookout bench ingest`.
@@ -87,6 +90,7 @@ pub struct IngestArgs {
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ingest(args) => ingest(args).await,
+        BenchCommand::TraceById(args) => trace_by_id::run(args).await,
     }
 }
 
@@ -287,7 +291,9 @@ mod tests {
     #[test]
     fn ingest_flags_have_the_documented_defaults() {
         let cli = TestCli::try_parse_from(["bench", "ingest"]).expect("defaults parse");
-        let BenchCommand::Ingest(args) = cli.command;
+        let BenchCommand::Ingest(args) = cli.command else {
+            panic!("parsed as another bench command");
+        };
         assert_eq!(args.otlp_grpc_url, "http://127.0.0.1:4317");
         assert_eq!(args.otlp_http_url, "http://127.0.0.1:4318");
         assert_eq!(args.transport, Transport::Grpc);
@@ -312,7 +318,9 @@ mod tests {
             "2",
         ])
         .expect("flags parse");
-        let BenchCommand::Ingest(args) = cli.command;
+        let BenchCommand::Ingest(args) = cli.command else {
+            panic!("parsed as another bench command");
+        };
         assert_eq!(
             (args.transport, args.gzip, args.concurrency),
             (Transport::Http, true, 2)
