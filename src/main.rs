@@ -5,6 +5,7 @@ mod client;
 mod config;
 mod self_telemetry;
 mod serve;
+mod slo_cli;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,9 @@ enum Command {
     Sql(client::SqlArgs),
     /// Fetch every span of a trace from a daemon.
     Trace(client::TraceArgs),
+    /// SLOs: validate rules, import Sloth files, list, show and backtest.
+    #[command(subcommand)]
+    Slo(slo_cli::SloCommand),
     /// Load generators and measurements.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -52,6 +56,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(args.resolve()?).await,
             Command::Sql(args) => client::sql(args).await,
             Command::Trace(args) => client::trace(args).await,
+            Command::Slo(command) => slo_cli::run(command).await,
             Command::Bench(command) => bench::run(command).await,
         }
     });

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod error;
 pub mod json_rows;
+pub mod slo;
 pub mod sql;
 pub mod telemetry;
 pub mod trace;

@@ -34,6 +34,10 @@ pub(crate) struct State {
     pub(crate) manifest: Arc<Manifest>,
     /// Trace-id index of every live spans file, by file path.
     pub(crate) trace_index: HashMap<String, Arc<FileTraceIndex>>,
+    /// Sequence number of the last append added to the tail (0 after open: replayed records
+    /// are part of every snapshot). A snapshot taken under this lock holds exactly the
+    /// appends numbered up to this value.
+    pub(crate) append_seq: u64,
 }
 
 /// A consistent view of one table: live files plus tail batches.
@@ -57,7 +61,14 @@ pub(crate) struct Shared {
 impl Shared {
     /// The files and tail batches of `(tenant, signal)`, taken under one lock.
     pub(crate) fn snapshot(&self, tenant: &TenantId, signal: Signal) -> Snapshot {
-        let state = self.state.lock();
+        self.state.lock().snapshot(tenant, signal)
+    }
+}
+
+impl State {
+    /// The files and tail batches of `(tenant, signal)`.
+    pub(crate) fn snapshot(&self, tenant: &TenantId, signal: Signal) -> Snapshot {
+        let state = self;
         Snapshot {
             files: state
                 .manifest
@@ -84,6 +95,8 @@ pub(crate) struct Engine {
     pub(crate) flush_wanted: tokio::sync::Notify,
     /// Files to delete once their grace period is over.
     pub(crate) pending_deletes: Mutex<Vec<(Instant, PathBuf)>>,
+    /// Consumers of every acknowledged append (derived state such as SLO buckets).
+    pub(crate) subscribers: Mutex<Vec<tokio::sync::mpsc::Sender<crate::Appended>>>,
     /// Released when the engine is dropped.
     _directory_lock: std::fs::File,
 }
@@ -130,6 +143,7 @@ impl Engine {
             metrics,
             flush_wanted: tokio::sync::Notify::new(),
             pending_deletes: Mutex::new(Vec::new()),
+            subscribers: Mutex::new(Vec::new()),
             _directory_lock: recovered.directory_lock,
         }))
     }
@@ -181,6 +195,7 @@ impl Engine {
             .map_err(|error| StorageError::Internal(format!("encoding task failed: {error}")))?
         };
         let (frame, batch) = encoded?;
+        let observed = batch.clone();
         let outcome = self
             .wal
             .append(PendingAppend {
@@ -190,12 +205,44 @@ impl Engine {
                 batch,
             })
             .await?;
+        self.publish(crate::Appended {
+            seq: outcome.seq,
+            tenant: tenant.clone(),
+            signal,
+            batch: observed,
+        })
+        .await;
         if outcome.buffered_rows >= self.config.flush_max_rows
             || outcome.unflushed_bytes > self.config.max_unflushed_bytes / 2
         {
             self.flush_wanted.notify_one();
         }
         Ok(())
+    }
+
+    /// Hands an acknowledged append to every subscriber, waiting while one is full (so a
+    /// slow consumer slows ingest instead of losing records); gone subscribers are dropped.
+    async fn publish(&self, appended: crate::Appended) {
+        let subscribers: Vec<_> = self.subscribers.lock().clone();
+        if subscribers.is_empty() {
+            return;
+        }
+        let mut gone = false;
+        for subscriber in &subscribers {
+            gone |= subscriber.send(appended.clone()).await.is_err();
+        }
+        if gone {
+            self.subscribers.lock().retain(|s| !s.is_closed());
+        }
+    }
+
+    pub(crate) fn subscribe(
+        &self,
+        capacity: usize,
+    ) -> tokio::sync::mpsc::Receiver<crate::Appended> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(capacity.max(1));
+        self.subscribers.lock().push(sender);
+        receiver
     }
 
     pub(crate) fn session_context(

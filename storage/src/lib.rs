@@ -56,6 +56,28 @@ pub enum Payload {
     Metrics(MetricBatch),
 }
 
+/// One acknowledged append, as subscribers of [`Store::subscribe_appends`] receive it.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// Sequence number: appends numbered up to [`PinnedSession::seq`] are in that session's
+    /// tables, later ones are not.
+    pub seq: u64,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Signal.
+    pub signal: lookout_model::Signal,
+    /// The rows, in the signal's table schema.
+    pub batch: datafusion::arrow::record_batch::RecordBatch,
+}
+
+/// A DataFusion session whose tables are fixed at one consistent snapshot.
+pub struct PinnedSession {
+    /// Appends numbered up to this are in the tables; later ones are not.
+    pub seq: u64,
+    /// The session with `spans`, `logs` and `metrics` of one tenant.
+    pub context: datafusion::prelude::SessionContext,
+}
+
 /// Time range `[start, end]` in Unix nanoseconds, both inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeRange {
@@ -117,6 +139,14 @@ impl Store {
         self.inner.clone().run_background(shutdown).await
     }
 
+    /// Every append acknowledged from now on (not necessarily in sequence order), through a
+    /// bounded channel: when the receiver falls `capacity` appends behind, appends wait for
+    /// it. Derived state (SLO buckets) combines this with [`Reader::pinned_session`] to count
+    /// each record exactly once.
+    pub fn subscribe_appends(&self, capacity: usize) -> tokio::sync::mpsc::Receiver<Appended> {
+        self.inner.subscribe(capacity)
+    }
+
     /// Flushes the in-memory tail to Parquet now (used by shutdown and tests).
     pub async fn flush(&self) -> Result<(), StorageError> {
         self.inner.flush_all().await
@@ -170,6 +200,12 @@ impl Reader {
         tenant: &TenantId,
     ) -> Result<datafusion::prelude::SessionContext, StorageError> {
         self.inner.session_context(tenant)
+    }
+
+    /// A session over one consistent snapshot of the tenant's tables, with the sequence
+    /// number of the last append it contains.
+    pub fn pinned_session(&self, tenant: &TenantId) -> Result<PinnedSession, StorageError> {
+        crate::table::pinned_session(&self.inner.shared, tenant)
     }
 
     /// The time range that spans of `trace_id` cover, from the trace-id index, or `None` when

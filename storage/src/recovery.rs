@@ -100,6 +100,7 @@ pub(crate) fn recover(
             tail,
             manifest: Arc::new(manifest),
             trace_index,
+            append_seq: 0,
         },
         dedup,
         next_segment_id: replayed.next_segment_id,

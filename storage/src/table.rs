@@ -62,6 +62,34 @@ pub(crate) fn session_context(
     Ok(context)
 }
 
+/// A session whose three tables are fixed at one snapshot, taken under one lock together
+/// with the sequence number of the last append it holds.
+pub(crate) fn pinned_session(
+    shared: &Arc<Shared>,
+    tenant: &TenantId,
+) -> Result<crate::PinnedSession, StorageError> {
+    let (seq, snapshots) = {
+        let state = shared.state.lock();
+        let snapshots: Vec<(Signal, Snapshot)> = Signal::ALL
+            .into_iter()
+            .map(|signal| (signal, state.snapshot(tenant, signal)))
+            .collect();
+        (state.append_seq, snapshots)
+    };
+    let context = SessionContext::new_with_config(session_config());
+    for (signal, snapshot) in snapshots {
+        let table = SignalTable {
+            shared: shared.clone(),
+            tenant: tenant.clone(),
+            signal,
+            schema: schema_for(signal),
+            fixed: Some(snapshot),
+        };
+        context.register_table(table_name(signal), Arc::new(table))?;
+    }
+    Ok(crate::PinnedSession { seq, context })
+}
+
 /// Reads the spans of one trace from a prepared snapshot, sorted by start time.
 pub(crate) async fn read_trace(
     shared: &Arc<Shared>,

@@ -47,6 +47,8 @@ pub(crate) struct AppendOutcome {
     pub(crate) buffered_rows: usize,
     /// Bytes not yet in Parquet.
     pub(crate) unflushed_bytes: u64,
+    /// The append's sequence number (see `State::append_seq`).
+    pub(crate) seq: u64,
 }
 
 /// What a seal hands to the flush: the sealed segment and every sealed generation.
@@ -236,17 +238,19 @@ impl WriterThread {
             let mut state = self.shared.state.lock();
             for (tenant, signal, batch, waiter) in group.appends {
                 let buffered_rows = state.tail.insert(&tenant, signal, batch);
-                answers.push((waiter, buffered_rows));
+                state.append_seq += 1;
+                answers.push((waiter, buffered_rows, state.append_seq));
             }
             state.tail.unflushed_bytes()
         };
         self.metrics
             .unflushed_bytes
             .set(i64::try_from(unflushed_bytes).unwrap_or(i64::MAX));
-        for (waiter, buffered_rows) in answers {
+        for (waiter, buffered_rows, seq) in answers {
             let _ = waiter.send(Ok(AppendOutcome {
                 buffered_rows,
                 unflushed_bytes,
+                seq,
             }));
         }
     }
