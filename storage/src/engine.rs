@@ -84,6 +84,8 @@ pub(crate) struct Engine {
     pub(crate) flush_wanted: tokio::sync::Notify,
     /// Files to delete once their grace period is over.
     pub(crate) pending_deletes: Mutex<Vec<(Instant, PathBuf)>>,
+    /// Open readers of the files' search indexes.
+    pub(crate) search_indexes: crate::search::SearchIndexes,
     /// Released when the engine is dropped.
     _directory_lock: std::fs::File,
 }
@@ -130,6 +132,7 @@ impl Engine {
             metrics,
             flush_wanted: tokio::sync::Notify::new(),
             pending_deletes: Mutex::new(Vec::new()),
+            search_indexes: crate::search::SearchIndexes::default(),
             _directory_lock: recovered.directory_lock,
         }))
     }
@@ -269,7 +272,12 @@ impl Engine {
             expired.into_iter().map(|(_, path)| path).collect()
         };
         for path in expired {
-            if let Err(error) = std::fs::remove_file(&path)
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            if let Err(error) = removed
                 && error.kind() != std::io::ErrorKind::NotFound
             {
                 tracing::warn!(%error, path = %path.display(), "failed to delete a dropped file");
@@ -285,6 +293,9 @@ impl Engine {
             pending.push((deadline, self.shared.data_dir.join(&entry.path)));
             if let Some(sidecar) = &entry.trace_index_path {
                 pending.push((deadline, self.shared.data_dir.join(sidecar)));
+            }
+            if let Some(index) = &entry.search_index_path {
+                pending.push((deadline, self.shared.data_dir.join(index)));
             }
         }
     }
@@ -307,6 +318,10 @@ impl Engine {
             state.tail.release(released_generations);
             (state.manifest.files.len(), state.tail.unflushed_bytes())
         };
+        if !removed.is_empty() {
+            let live = self.shared.state.lock().manifest.files.clone();
+            self.search_indexes.retain_live(&live);
+        }
         self.metrics.parquet_files.set(files as i64);
         self.metrics.unflushed_bytes.set(unflushed_bytes as i64);
     }

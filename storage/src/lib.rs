@@ -30,6 +30,7 @@ mod metrics;
 mod partition;
 mod recovery;
 mod retention;
+mod search;
 mod segments;
 mod tail;
 mod trace_index;
@@ -40,6 +41,9 @@ pub use error::{ErrorKind, StorageError};
 pub use fault::CrashPoint;
 pub use manifest::{FileEntry, Manifest, PartitionKey};
 pub use schema::{logs_schema, metrics_schema, spans_schema};
+pub use search::{
+    MAX_HISTOGRAM_BUCKETS, MAX_SEARCH_LIMIT, SearchCursor, SearchPage, SearchRequest,
+};
 
 use std::sync::Arc;
 
@@ -186,5 +190,45 @@ impl Reader {
         trace_id: &TraceId,
     ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, StorageError> {
         self.inner.trace_spans(tenant, trace_id).await
+    }
+
+    /// Full-text search over `signal`'s table (`Logs` or `Traces`), newest first, over the
+    /// Parquet files' indexes and the unflushed tail (acknowledged records are found at once).
+    ///
+    /// Errors: [`ErrorKind::BadRequest`] for a metrics search.
+    pub async fn search(
+        &self,
+        tenant: &TenantId,
+        signal: lookout_model::Signal,
+        request: SearchRequest,
+    ) -> Result<SearchPage, StorageError> {
+        if signal == lookout_model::Signal::Metrics {
+            return Err(StorageError::InvalidRequest(
+                "metrics are not full-text indexed".into(),
+            ));
+        }
+        self.inner.search(tenant, signal, request).await
+    }
+
+    /// Counts of records matching `query` per `step_nanos` bucket of `range`, oldest first.
+    ///
+    /// Errors: [`ErrorKind::BadRequest`] for a non-positive step, an empty range or more than
+    /// [`MAX_HISTOGRAM_BUCKETS`] buckets.
+    pub async fn search_histogram(
+        &self,
+        tenant: &TenantId,
+        signal: lookout_model::Signal,
+        query: lookout_model::search::SearchQuery,
+        range: TimeRange,
+        step_nanos: i64,
+    ) -> Result<Vec<u64>, StorageError> {
+        if signal == lookout_model::Signal::Metrics {
+            return Err(StorageError::InvalidRequest(
+                "metrics are not full-text indexed".into(),
+            ));
+        }
+        self.inner
+            .search_histogram(tenant, signal, query, range, step_nanos)
+            .await
     }
 }
