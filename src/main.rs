@@ -29,6 +29,8 @@ enum Command {
     Sql(client::SqlArgs),
     /// Fetch every span of a trace from a daemon.
     Trace(client::TraceArgs),
+    /// Search a daemon's logs (full-text query language, newest first).
+    Logs(client::LogsArgs),
     /// Load generators and measurements.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -52,6 +54,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(args.resolve()?).await,
             Command::Sql(args) => client::sql(args).await,
             Command::Trace(args) => client::trace(args).await,
+            Command::Logs(args) => client::logs(args).await,
             Command::Bench(command) => bench::run(command).await,
         }
     });

@@ -25,6 +25,9 @@ use crate::{Payload, StorageConfig, StorageError, TimeRange};
 /// snapshotted them can finish.
 pub(crate) const DELETE_GRACE: Duration = Duration::from_secs(60);
 
+/// Appends a live tail may lag behind before it is told it missed some.
+const APPENDED_CHANNEL_CAPACITY: usize = 256;
+
 /// What readers snapshot and maintenance replaces, under one lock.
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -52,6 +55,8 @@ pub(crate) struct Shared {
     pub(crate) data_dir: PathBuf,
     /// Catalog, tail and index.
     pub(crate) state: Mutex<State>,
+    /// Open readers of the files' search indexes.
+    pub(crate) search_indexes: crate::search::SearchIndexes,
 }
 
 impl Shared {
@@ -84,8 +89,8 @@ pub(crate) struct Engine {
     pub(crate) flush_wanted: tokio::sync::Notify,
     /// Files to delete once their grace period is over.
     pub(crate) pending_deletes: Mutex<Vec<(Instant, PathBuf)>>,
-    /// Open readers of the files' search indexes.
-    pub(crate) search_indexes: crate::search::SearchIndexes,
+    /// Every acknowledged append, for live tails (dropped when nobody listens).
+    pub(crate) appended: tokio::sync::broadcast::Sender<Arc<crate::Appended>>,
     /// Released when the engine is dropped.
     _directory_lock: std::fs::File,
 }
@@ -116,6 +121,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             data_dir: recovered.data_dir.clone(),
             state: Mutex::new(recovered.state),
+            search_indexes: crate::search::SearchIndexes::default(),
         });
         let wal = Wal::start(
             recovered.data_dir.join("wal"),
@@ -132,7 +138,7 @@ impl Engine {
             metrics,
             flush_wanted: tokio::sync::Notify::new(),
             pending_deletes: Mutex::new(Vec::new()),
-            search_indexes: crate::search::SearchIndexes::default(),
+            appended: tokio::sync::broadcast::channel(APPENDED_CHANNEL_CAPACITY).0,
             _directory_lock: recovered.directory_lock,
         }))
     }
@@ -184,6 +190,8 @@ impl Engine {
             .map_err(|error| StorageError::Internal(format!("encoding task failed: {error}")))?
         };
         let (frame, batch) = encoded?;
+        let published = (self.appended.receiver_count() > 0 && signal != Signal::Metrics)
+            .then(|| batch.clone());
         let outcome = self
             .wal
             .append(PendingAppend {
@@ -193,6 +201,14 @@ impl Engine {
                 batch,
             })
             .await?;
+        if let Some(rows) = published {
+            // No receiver left is not an error: nobody is tailing.
+            let _ = self.appended.send(Arc::new(crate::Appended {
+                tenant: tenant.clone(),
+                signal,
+                rows,
+            }));
+        }
         if outcome.buffered_rows >= self.config.flush_max_rows
             || outcome.unflushed_bytes > self.config.max_unflushed_bytes / 2
         {
@@ -320,7 +336,7 @@ impl Engine {
         };
         if !removed.is_empty() {
             let live = self.shared.state.lock().manifest.files.clone();
-            self.search_indexes.retain_live(&live);
+            self.shared.search_indexes.retain_live(&live);
         }
         self.metrics.parquet_files.set(files as i64);
         self.metrics.unflushed_bytes.set(unflushed_bytes as i64);

@@ -60,6 +60,17 @@ pub enum Payload {
     Metrics(MetricBatch),
 }
 
+/// The rows of one acknowledged append (logs or spans), as live tails receive them.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// Owner of the rows.
+    pub tenant: TenantId,
+    /// `Logs` or `Traces`.
+    pub signal: lookout_model::Signal,
+    /// Rows of the signal's table.
+    pub rows: datafusion::arrow::record_batch::RecordBatch,
+}
+
 /// Time range `[start, end]` in Unix nanoseconds, both inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeRange {
@@ -176,6 +187,17 @@ impl Reader {
         self.inner.session_context(tenant)
     }
 
+    /// Like [`Reader::session_context`], plus the SQL function `matches(column, 'query')`:
+    /// as a `WHERE` condition on `logs` or `spans` it is answered from the full-text index
+    /// (only matching rows are read); `parser` turns its query text into a syntax tree.
+    pub fn session_context_with_search(
+        &self,
+        tenant: &TenantId,
+        parser: table::SearchParser,
+    ) -> Result<datafusion::prelude::SessionContext, StorageError> {
+        table::session_context_with(&self.inner.shared, tenant, Some(parser))
+    }
+
     /// The time range that spans of `trace_id` cover, from the trace-id index, or `None` when
     /// the trace is unknown.
     pub fn trace_time_range(&self, tenant: &TenantId, trace_id: &TraceId) -> Option<TimeRange> {
@@ -231,4 +253,42 @@ impl Reader {
             .search_histogram(tenant, signal, query, range, step_nanos)
             .await
     }
+
+    /// Every acknowledged append of logs and spans from now on (all tenants: filter on
+    /// [`Appended::tenant`]). A receiver that falls behind gets `Lagged` and misses appends.
+    pub fn subscribe_appends(&self) -> tokio::sync::broadcast::Receiver<Arc<Appended>> {
+        self.inner.appended.subscribe()
+    }
+
+    /// The rows of `rows` (a table of `signal`) matching `query`, in order; for live tails.
+    pub async fn filter_rows(
+        &self,
+        signal: lookout_model::Signal,
+        rows: datafusion::arrow::record_batch::RecordBatch,
+        query: lookout_model::search::SearchQuery,
+    ) -> Result<datafusion::arrow::record_batch::RecordBatch, StorageError> {
+        tokio::task::spawn_blocking(move || search::filter_batch(signal, &rows, &query))
+            .await
+            .map_err(|error| StorageError::Internal(format!("filter task failed: {error}")))?
+    }
+}
+
+/// Builds a standalone full-text index of `rows` (a batch of `signal`'s table) in the empty
+/// or absent directory `dir`, as a flush does for each Parquet file; returns the index's size
+/// in bytes. For benchmarks and tools: the store builds its own indexes.
+pub fn build_search_index(
+    dir: &std::path::Path,
+    signal: lookout_model::Signal,
+    rows: &datafusion::arrow::record_batch::RecordBatch,
+) -> Result<u64, StorageError> {
+    search::write_file_index(dir, signal, rows)?;
+    let mut size_bytes = 0;
+    for entry in std::fs::read_dir(dir).map_err(|error| StorageError::io(dir, error))? {
+        let entry = entry.map_err(|error| StorageError::io(dir, error))?;
+        size_bytes += entry
+            .metadata()
+            .map_err(|error| StorageError::io(entry.path(), error))?
+            .len();
+    }
+    Ok(size_bytes)
 }

@@ -30,7 +30,7 @@ use tantivy::columnar::Column;
 use tantivy::query::Query;
 use tantivy::{DocId, IndexReader, Order, Score, Searcher, SegmentOrdinal, SegmentReader};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Shared};
 use crate::manifest::FileEntry;
 use crate::rows::arrow_error;
 use crate::schema::schema_for;
@@ -122,56 +122,110 @@ struct SearchSnapshot {
     tail: Vec<(Arc<TailSearchIndex>, Vec<RecordBatch>)>,
 }
 
+fn search_snapshot(
+    shared: &Shared,
+    tenant: &TenantId,
+    signal: Signal,
+    range: TimeRange,
+) -> SearchSnapshot {
+    let state = shared.state.lock();
+    SearchSnapshot {
+        files: state
+            .manifest
+            .files
+            .iter()
+            .filter(|file| file.signal == signal && &file.tenant == tenant)
+            .filter(|file| {
+                file.max_time_unix_nanos >= range.start_unix_nanos
+                    && file.min_time_unix_nanos <= range.end_unix_nanos
+            })
+            .cloned()
+            .collect(),
+        tail: state.tail.search_sources(tenant, signal),
+    }
+}
+
+/// Opens the sources of a snapshot (blocking: indexes the tail, opens file indexes).
+fn open_sources(
+    shared: &Shared,
+    signal: Signal,
+    snapshot: SearchSnapshot,
+) -> Result<Vec<Source>, StorageError> {
+    let mut sources = Vec::with_capacity(snapshot.files.len() + snapshot.tail.len());
+    for file in &snapshot.files {
+        let reader = shared.search_indexes.reader(&shared.data_dir, file)?;
+        sources.push(Source::File {
+            parquet: shared.data_dir.join(&file.path),
+            searcher: reader.searcher(),
+        });
+    }
+    for (index, batches) in snapshot.tail {
+        let rows = batches.iter().map(|batch| batch.num_rows() as u64).sum();
+        let searcher = index.searcher(signal, &batches)?;
+        sources.push(Source::Tail {
+            batches,
+            rows,
+            searcher,
+        });
+    }
+    Ok(sources)
+}
+
+/// Every row of `signal`'s table of `tenant` matching `query` within `range`, in no
+/// particular order (blocking). Used by SQL's `matches()`.
+pub(crate) fn search_all_rows(
+    shared: &Shared,
+    tenant: &TenantId,
+    signal: Signal,
+    query: &SearchQuery,
+    range: TimeRange,
+) -> Result<Vec<RecordBatch>, StorageError> {
+    let snapshot = search_snapshot(shared, tenant, signal, range);
+    let sources = open_sources(shared, signal, snapshot)?;
+    let tantivy_query = translate::to_tantivy(query, range);
+    let schema = schema_for(signal);
+    let mut out = Vec::new();
+    for source in &sources {
+        let searcher = source.searcher();
+        let docs = searcher
+            .search(tantivy_query.as_ref(), &tantivy::collector::DocSetCollector)
+            .map_err(file_index::tantivy_error)?;
+        let mut rows = Vec::with_capacity(docs.len());
+        let mut columns: HashMap<SegmentOrdinal, Column<u64>> = HashMap::new();
+        for address in docs {
+            if let std::collections::hash_map::Entry::Vacant(entry) =
+                columns.entry(address.segment_ord)
+            {
+                entry.insert(
+                    searcher
+                        .segment_reader(address.segment_ord)
+                        .fast_fields()
+                        .u64("row")
+                        .map_err(file_index::tantivy_error)?,
+                );
+            }
+            if let Some(row) = columns
+                .get(&address.segment_ord)
+                .and_then(|column| column.first(address.doc_id))
+                && row < source.row_limit()
+            {
+                rows.push(row);
+            }
+        }
+        if rows.is_empty() {
+            continue;
+        }
+        rows.sort_unstable();
+        rows.dedup();
+        out.push(match source {
+            Source::File { parquet, .. } => read_parquet_rows(parquet, &rows)?,
+            Source::Tail { batches, .. } => take_tail_rows(&schema, batches, &rows)?,
+        });
+    }
+    Ok(out)
+}
+
 impl Engine {
-    fn search_snapshot(
-        &self,
-        tenant: &TenantId,
-        signal: Signal,
-        range: TimeRange,
-    ) -> SearchSnapshot {
-        let state = self.shared.state.lock();
-        SearchSnapshot {
-            files: state
-                .manifest
-                .files
-                .iter()
-                .filter(|file| file.signal == signal && &file.tenant == tenant)
-                .filter(|file| {
-                    file.max_time_unix_nanos >= range.start_unix_nanos
-                        && file.min_time_unix_nanos <= range.end_unix_nanos
-                })
-                .cloned()
-                .collect(),
-            tail: state.tail.search_sources(tenant, signal),
-        }
-    }
-
-    /// Opens the sources of a snapshot (blocking: indexes the tail, opens file indexes).
-    fn open_sources(
-        &self,
-        signal: Signal,
-        snapshot: SearchSnapshot,
-    ) -> Result<Vec<Source>, StorageError> {
-        let mut sources = Vec::with_capacity(snapshot.files.len() + snapshot.tail.len());
-        for file in &snapshot.files {
-            let reader = self.search_indexes.reader(&self.shared.data_dir, file)?;
-            sources.push(Source::File {
-                parquet: self.shared.data_dir.join(&file.path),
-                searcher: reader.searcher(),
-            });
-        }
-        for (index, batches) in snapshot.tail {
-            let rows = batches.iter().map(|batch| batch.num_rows() as u64).sum();
-            let searcher = index.searcher(signal, &batches)?;
-            sources.push(Source::Tail {
-                batches,
-                rows,
-                searcher,
-            });
-        }
-        Ok(sources)
-    }
-
     /// Runs a search over `signal`'s table of `tenant`.
     pub(crate) async fn search(
         self: &Arc<Self>,
@@ -183,11 +237,11 @@ impl Engine {
         if let Some(cursor) = request.after {
             range.end_unix_nanos = range.end_unix_nanos.min(cursor.timestamp_unix_nanos);
         }
-        let snapshot = self.search_snapshot(tenant, signal, range);
+        let snapshot = search_snapshot(&self.shared, tenant, signal, range);
         let engine = self.clone();
         tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
-            let sources = engine.open_sources(signal, snapshot)?;
+            let sources = open_sources(&engine.shared, signal, snapshot)?;
             let page = run_search(signal, &sources, &request, range);
             engine
                 .metrics
@@ -220,10 +274,10 @@ impl Engine {
                 "histogram would have {buckets} buckets (at most {MAX_HISTOGRAM_BUCKETS})"
             )));
         }
-        let snapshot = self.search_snapshot(tenant, signal, range);
+        let snapshot = search_snapshot(&self.shared, tenant, signal, range);
         let engine = self.clone();
         tokio::task::spawn_blocking(move || {
-            let sources = engine.open_sources(signal, snapshot)?;
+            let sources = open_sources(&engine.shared, signal, snapshot)?;
             let tantivy_query = translate::to_tantivy(&query, range);
             let mut counts = vec![0u64; buckets as usize];
             for source in &sources {
@@ -245,6 +299,12 @@ impl Engine {
         })
         .await
         .map_err(|error| StorageError::Internal(format!("search task failed: {error}")))?
+    }
+}
+
+impl std::fmt::Debug for SearchIndexes {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("SearchIndexes")
     }
 }
 
@@ -578,4 +638,49 @@ impl SegmentCollector for HistogramSegmentCollector {
     fn harvest(self) -> Vec<u64> {
         self.counts
     }
+}
+
+/// The rows of `batch` (of `signal`'s table) that match `query`, in their order. Builds a
+/// throw-away in-memory index: meant for the small batches of one append (live tail).
+pub(crate) fn filter_batch(
+    signal: Signal,
+    batch: &RecordBatch,
+    query: &SearchQuery,
+) -> Result<RecordBatch, StorageError> {
+    let index = tantivy::Index::create_in_ram(document::fields().schema.clone());
+    let mut writer: tantivy::IndexWriter<tantivy::TantivyDocument> = index
+        .writer_with_num_threads(1, 16 * 1024 * 1024)
+        .map_err(file_index::tantivy_error)?;
+    document::documents(signal, batch, 0, &mut |doc| {
+        writer
+            .add_document(doc)
+            .map(|_| ())
+            .map_err(file_index::tantivy_error)
+    })?;
+    writer.commit().map_err(file_index::tantivy_error)?;
+    let reader = index.reader().map_err(file_index::tantivy_error)?;
+    let searcher = reader.searcher();
+    let tantivy_query = translate::to_tantivy(
+        query,
+        TimeRange {
+            start_unix_nanos: i64::MIN,
+            end_unix_nanos: i64::MAX,
+        },
+    );
+    let docs = searcher
+        .search(tantivy_query.as_ref(), &tantivy::collector::DocSetCollector)
+        .map_err(file_index::tantivy_error)?;
+    let mut rows = Vec::with_capacity(docs.len());
+    for address in docs {
+        let column = searcher
+            .segment_reader(address.segment_ord)
+            .fast_fields()
+            .u64("row")
+            .map_err(file_index::tantivy_error)?;
+        if let Some(row) = column.first(address.doc_id) {
+            rows.push(u32::try_from(row).unwrap_or(u32::MAX));
+        }
+    }
+    rows.sort_unstable();
+    take_record_batch(batch, &UInt32Array::from(rows)).map_err(arrow_error)
 }

@@ -401,3 +401,94 @@ async fn spans_are_searchable_by_name_events_and_status() {
         store.flush().await.unwrap();
     }
 }
+
+fn parse_words(text: &str) -> Result<SearchQuery, String> {
+    if text.contains('(') {
+        return Err(format!("cannot parse `{text}`"));
+    }
+    let terms: Vec<SearchQuery> = text.split_whitespace().map(term).collect();
+    Ok(SearchQuery::And(terms))
+}
+
+#[tokio::test]
+async fn sql_matches_is_answered_from_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let base = recent_time();
+    let mut error = log("payment declined for cust-1", base + 1);
+    error.severity_number = 17;
+    store
+        .writer()
+        .append(
+            &tenant(),
+            Payload::Logs(logs(vec![error, log("payment ok", base + 2)])),
+        )
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+    store
+        .writer()
+        .append(
+            &tenant(),
+            Payload::Logs(logs(vec![log("payment declined again", base + 3)])),
+        )
+        .await
+        .unwrap();
+    let context = store
+        .reader()
+        .session_context_with_search(&tenant(), parse_words)
+        .unwrap();
+    let sql = |query: &'static str| {
+        let context = context.clone();
+        async move {
+            let batches = context.sql(query).await?.collect().await?;
+            let mut out = Vec::new();
+            for batch in batches {
+                let column = batch
+                    .column(batch.num_columns() - 1)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .unwrap();
+                for row in 0..column.len() {
+                    out.push(column.value(row).to_owned());
+                }
+            }
+            out.sort();
+            Ok::<_, datafusion::error::DataFusionError>(out)
+        }
+    };
+    assert_eq!(
+        sql("SELECT body FROM logs WHERE matches(body, 'declined')")
+            .await
+            .unwrap(),
+        vec!["payment declined again", "payment declined for cust-1"]
+    );
+    assert_eq!(
+        sql("SELECT body FROM logs WHERE matches(body, 'payment') AND severity_number >= 13")
+            .await
+            .unwrap(),
+        vec!["payment declined for cust-1"]
+    );
+    assert_eq!(
+        sql("SELECT body FROM logs WHERE matches(body, 'declined') AND matches(body, 'again')")
+            .await
+            .unwrap(),
+        vec!["payment declined again"]
+    );
+    let plan = sql("EXPLAIN SELECT body FROM logs WHERE matches(body, 'declined')")
+        .await
+        .unwrap()
+        .join("\n");
+    assert!(
+        !plan.contains("FilterExec"),
+        "bodies are not filtered: {plan}"
+    );
+    let error = sql("SELECT body FROM logs WHERE matches(body, 'a (')")
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("cannot parse"), "{error}");
+    let error = sql("SELECT matches(body, 'x') FROM logs")
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("WHERE"), "{error}");
+}
