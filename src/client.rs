@@ -1,5 +1,9 @@
 //! Command-line clients of a running daemon: `lookout sql` and `lookout trace`.
 
+mod logs;
+
+pub use logs::{LogsArgs, logs};
+
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use lookout_model::api::{ApiError, SqlRequest, TraceResponse};

@@ -33,6 +33,8 @@ enum Command {
     /// SLOs: validate rules, import Sloth files, list, show and backtest.
     #[command(subcommand)]
     Slo(slo_cli::SloCommand),
+    /// Search a daemon's logs (full-text query language, newest first).
+    Logs(client::LogsArgs),
     /// Load generators and measurements.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -57,6 +59,7 @@ fn main() -> std::process::ExitCode {
             Command::Sql(args) => client::sql(args).await,
             Command::Trace(args) => client::trace(args).await,
             Command::Slo(command) => slo_cli::run(command).await,
+            Command::Logs(args) => client::logs(args).await,
             Command::Bench(command) => bench::run(command).await,
         }
     });

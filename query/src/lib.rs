@@ -7,6 +7,9 @@
 pub mod api;
 pub mod error;
 pub mod json_rows;
+pub mod search;
+pub mod search_parser;
+pub mod search_tail;
 pub mod slo;
 pub mod sql;
 pub mod telemetry;

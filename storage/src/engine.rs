@@ -25,6 +25,9 @@ use crate::{Payload, StorageConfig, StorageError, TimeRange};
 /// snapshotted them can finish.
 pub(crate) const DELETE_GRACE: Duration = Duration::from_secs(60);
 
+/// Appends a live tail may lag behind before it is told it missed some.
+const APPENDED_CHANNEL_CAPACITY: usize = 256;
+
 /// What readers snapshot and maintenance replaces, under one lock.
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -56,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) data_dir: PathBuf,
     /// Catalog, tail and index.
     pub(crate) state: Mutex<State>,
+    /// Open readers of the files' search indexes.
+    pub(crate) search_indexes: crate::search::SearchIndexes,
 }
 
 impl Shared {
@@ -97,6 +102,8 @@ pub(crate) struct Engine {
     pub(crate) pending_deletes: Mutex<Vec<(Instant, PathBuf)>>,
     /// Consumers of every acknowledged append (derived state such as SLO buckets).
     pub(crate) subscribers: Mutex<Vec<tokio::sync::mpsc::Sender<crate::Appended>>>,
+    /// Every acknowledged append, for live tails (dropped when nobody listens).
+    pub(crate) appended: tokio::sync::broadcast::Sender<Arc<crate::Appended>>,
     /// Released when the engine is dropped.
     _directory_lock: std::fs::File,
 }
@@ -127,6 +134,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             data_dir: recovered.data_dir.clone(),
             state: Mutex::new(recovered.state),
+            search_indexes: crate::search::SearchIndexes::default(),
         });
         let wal = Wal::start(
             recovered.data_dir.join("wal"),
@@ -144,6 +152,7 @@ impl Engine {
             flush_wanted: tokio::sync::Notify::new(),
             pending_deletes: Mutex::new(Vec::new()),
             subscribers: Mutex::new(Vec::new()),
+            appended: tokio::sync::broadcast::channel(APPENDED_CHANNEL_CAPACITY).0,
             _directory_lock: recovered.directory_lock,
         }))
     }
@@ -196,6 +205,8 @@ impl Engine {
         };
         let (frame, batch) = encoded?;
         let observed = batch.clone();
+        let published = (self.appended.receiver_count() > 0 && signal != Signal::Metrics)
+            .then(|| batch.clone());
         let outcome = self
             .wal
             .append(PendingAppend {
@@ -212,6 +223,15 @@ impl Engine {
             batch: observed,
         })
         .await;
+        if let Some(rows) = published {
+            // No receiver left is not an error: nobody is tailing.
+            let _ = self.appended.send(Arc::new(crate::Appended {
+                tenant: tenant.clone(),
+                signal,
+                seq: outcome.seq,
+                batch: rows,
+            }));
+        }
         if outcome.buffered_rows >= self.config.flush_max_rows
             || outcome.unflushed_bytes > self.config.max_unflushed_bytes / 2
         {
@@ -316,7 +336,12 @@ impl Engine {
             expired.into_iter().map(|(_, path)| path).collect()
         };
         for path in expired {
-            if let Err(error) = std::fs::remove_file(&path)
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            if let Err(error) = removed
                 && error.kind() != std::io::ErrorKind::NotFound
             {
                 tracing::warn!(%error, path = %path.display(), "failed to delete a dropped file");
@@ -332,6 +357,9 @@ impl Engine {
             pending.push((deadline, self.shared.data_dir.join(&entry.path)));
             if let Some(sidecar) = &entry.trace_index_path {
                 pending.push((deadline, self.shared.data_dir.join(sidecar)));
+            }
+            if let Some(index) = &entry.search_index_path {
+                pending.push((deadline, self.shared.data_dir.join(index)));
             }
         }
     }
@@ -354,6 +382,10 @@ impl Engine {
             state.tail.release(released_generations);
             (state.manifest.files.len(), state.tail.unflushed_bytes())
         };
+        if !removed.is_empty() {
+            let live = self.shared.state.lock().manifest.files.clone();
+            self.shared.search_indexes.retain_live(&live);
+        }
         self.metrics.parquet_files.set(files as i64);
         self.metrics.unflushed_bytes.set(unflushed_bytes as i64);
     }

@@ -40,6 +40,9 @@ pub struct FileEntry {
     /// The trace-id sidecar (spans only), relative to the data directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_index_path: Option<String>,
+    /// The full-text index directory (logs and spans), relative to the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_index_path: Option<String>,
 }
 
 impl FileEntry {
@@ -149,6 +152,7 @@ mod tests {
             min_time_unix_nanos: 1,
             max_time_unix_nanos: 2,
             trace_index_path: None,
+            search_index_path: None,
         };
         let manifest = Manifest::default().with_changes(&[], std::slice::from_ref(&entry));
         manifest.store(dir.path()).unwrap();

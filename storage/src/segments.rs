@@ -165,6 +165,13 @@ pub(crate) fn write_segment(
     } else {
         None
     };
+    let search_index_path = if signal == Signal::Metrics {
+        None
+    } else {
+        let relative = crate::search::index_path_for(&relative_path);
+        crate::search::write_file_index(&absolute(data_dir, &relative), signal, &sorted)?;
+        Some(relative)
+    };
     sync_dir(&dir)?;
 
     let (min_time, max_time) = time_bounds(signal, &sorted);
@@ -180,6 +187,7 @@ pub(crate) fn write_segment(
             min_time_unix_nanos: min_time,
             max_time_unix_nanos: max_time,
             trace_index_path,
+            search_index_path,
         },
         trace_index,
     })

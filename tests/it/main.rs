@@ -5,5 +5,6 @@ mod crash;
 mod depcheck;
 mod otel_python;
 mod otel_rust;
+mod search;
 mod slo;
 mod support;

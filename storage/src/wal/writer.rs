@@ -350,6 +350,7 @@ mod tests {
         let shared = Arc::new(Shared {
             data_dir: dir.path().to_owned(),
             state: Default::default(),
+            search_indexes: Default::default(),
         });
         let tenant = TenantId::default_tenant();
         let batch = crate::rows::logs_to_batch(&Default::default()).unwrap();
@@ -404,6 +405,7 @@ mod tests {
         let shared = Arc::new(Shared {
             data_dir: dir.path().to_owned(),
             state: Default::default(),
+            search_indexes: Default::default(),
         });
         let mut writer = WriterThread {
             wal_dir: dir.path().to_owned(),
