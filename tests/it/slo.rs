@@ -90,7 +90,8 @@ fn send_traffic(daemon: &Daemon, base: i64) -> Vec<String> {
 }
 
 fn wait_for(what: &str, mut check: impl FnMut() -> Option<Value>) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // The engine evaluates once a minute (plus its one-minute delay): allow two steps.
+    let deadline = Instant::now() + Duration::from_secs(150);
     loop {
         if let Some(value) = check() {
             return value;
@@ -135,8 +136,11 @@ fn slos_are_evaluated_backtested_explained_and_reloaded() {
         1200
     );
 
-    // The "live" SLO was loaded on an empty store and counted every span as it arrived.
-    let live = wait_for("the live SLO", || slo_summary(&daemon, "live"));
+    // The "live" SLO was loaded on an empty store and counted every span as it arrived; its
+    // next evaluation step shows them.
+    let live = wait_for("the live SLO", || {
+        slo_summary(&daemon, "live").filter(|s| s["evaluation"]["budget"]["total"] != 0.0)
+    });
     let budget = &live["evaluation"]["budget"];
     assert_eq!(budget["total"], 1200.0, "{live}");
     assert_eq!(budget["good"], 1000.0, "{live}");
