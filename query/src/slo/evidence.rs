@@ -142,9 +142,9 @@ pub async fn bad_events(
         .collect();
     for batch in run(example_query).await? {
         let base = columns.len();
-        let trace_ids = batch.column(base).as_string_opt::<i32>().cloned();
-        let span_ids = batch.column(base + 1).as_string_opt::<i32>().cloned();
-        let bodies = batch.column(base + 2).as_string_opt::<i32>().cloned();
+        let trace_ids = utf8(batch.column(base));
+        let span_ids = utf8(batch.column(base + 1));
+        let bodies = utf8(batch.column(base + 2));
         let times = batch
             .column(base + 3)
             .as_primitive_opt::<TimestampNanosecondType>()
@@ -224,4 +224,12 @@ fn labels_of(
         }
     }
     Ok(labels)
+}
+
+/// A string column as `Utf8`, whatever string type the plan produced (`Utf8View` by default).
+fn utf8(array: &datafusion::arrow::array::ArrayRef) -> Option<StringArray> {
+    datafusion::arrow::compute::cast(array, &datafusion::arrow::datatypes::DataType::Utf8)
+        .ok()?
+        .as_string_opt::<i32>()
+        .cloned()
 }
