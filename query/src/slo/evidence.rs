@@ -197,11 +197,13 @@ fn int_column(
     batch: &datafusion::arrow::record_batch::RecordBatch,
     index: usize,
 ) -> Result<Int64Array, QueryError> {
-    batch
-        .column(index)
-        .as_primitive_opt::<Int64Type>()
-        .cloned()
-        .ok_or_else(|| QueryError::Execution("bad-event query returned unexpected types".into()))
+    datafusion::arrow::compute::cast(
+        batch.column(index),
+        &datafusion::arrow::datatypes::DataType::Int64,
+    )
+    .ok()
+    .and_then(|array| array.as_primitive_opt::<Int64Type>().cloned())
+    .ok_or_else(|| QueryError::Execution("bad-event query returned unexpected types".into()))
 }
 
 fn labels_of(
