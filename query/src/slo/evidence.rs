@@ -213,7 +213,7 @@ fn labels_of(
 ) -> Result<BTreeMap<String, String>, QueryError> {
     let mut labels = BTreeMap::new();
     for (i, (label, _)) in columns.iter().enumerate() {
-        let array = batch.column(i).as_string_opt::<i32>().ok_or_else(|| {
+        let array = utf8(batch.column(i)).ok_or_else(|| {
             QueryError::Execution("bad-event query returned unexpected types".into())
         })?;
         let value = if array.is_valid(row) {
