@@ -66,6 +66,38 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(base: &str, path: &str) ->
         .with_context(|| format!("unexpected answer from {url}"))
 }
 
+/// POSTs `body` as JSON to `path` of the daemon at `base` and decodes the JSON answer.
+pub async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+    base: &str,
+    path: &str,
+    body: &B,
+) -> anyhow::Result<T> {
+    let url = endpoint(base, path);
+    let response = reqwest::Client::new()
+        .post(&url)
+        .json(body)
+        .send()
+        .await
+        .with_context(|| format!("failed to reach {url}"))?;
+    check(response)
+        .await?
+        .json()
+        .await
+        .with_context(|| format!("unexpected answer from {url}"))
+}
+
+/// DELETEs `path` of the daemon at `base`.
+pub async fn delete(base: &str, path: &str) -> anyhow::Result<()> {
+    let url = endpoint(base, path);
+    let response = reqwest::Client::new()
+        .delete(&url)
+        .send()
+        .await
+        .with_context(|| format!("failed to reach {url}"))?;
+    check(response).await?;
+    Ok(())
+}
+
 async fn check(response: reqwest::Response) -> anyhow::Result<reqwest::Response> {
     let status = response.status();
     if status.is_success() {

@@ -52,6 +52,9 @@ pub struct FileConfig {
     /// `[slo]`.
     #[serde(default)]
     pub slo: lookout_query::slo::SloFileConfig,
+    /// `[alerting]`.
+    #[serde(default)]
+    pub alerting: lookout_query::alerting::AlertingFileConfig,
 }
 
 /// `[server]` of `lookout.toml`.
@@ -85,6 +88,8 @@ pub struct ServeConfig {
     pub query: lookout_query::QueryConfig,
     /// SLO engine settings.
     pub slo: lookout_query::slo::SloEngineConfig,
+    /// Alert routing and delivery.
+    pub alerting: lookout_query::alerting::AlertingConfig,
 }
 
 /// Default OTLP/gRPC address.
@@ -122,6 +127,21 @@ impl ServeArgs {
             .clone()
             .or(file.server.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let http_addr = self
+            .http_addr
+            .or(file.server.http_addr)
+            .unwrap_or_else(|| parse(DEFAULT_HTTP_ADDR));
+        // Secrets named in the file (password_env) are read here, with the other variables.
+        let env = |name: &str| std::env::var(name).ok();
+        let alerting = file
+            .alerting
+            .resolve(
+                &format!("http://{http_addr}"),
+                Some(data_dir.join("alerting")),
+                &env,
+            )
+            .map_err(anyhow::Error::msg)
+            .context("invalid [alerting] settings")?;
         let config = ServeConfig {
             otlp_grpc_addr: self
                 .otlp_grpc_addr
@@ -131,13 +151,10 @@ impl ServeArgs {
                 .otlp_http_addr
                 .or(file.server.otlp_http_addr)
                 .unwrap_or_else(|| parse(DEFAULT_OTLP_HTTP_ADDR)),
-            http_addr: self
-                .http_addr
-                .or(file.server.http_addr)
-                .unwrap_or_else(|| parse(DEFAULT_HTTP_ADDR)),
+            http_addr,
             storage: file
                 .storage
-                .resolve(data_dir)
+                .resolve(data_dir.clone())
                 .map_err(anyhow::Error::msg)
                 .context("invalid [storage] settings")?,
             collector: file
@@ -155,6 +172,7 @@ impl ServeArgs {
                 .resolve(self.rules.clone())
                 .map_err(anyhow::Error::msg)
                 .context("invalid [slo] settings")?,
+            alerting,
         };
         let addresses = [
             config.otlp_grpc_addr,
@@ -182,6 +200,12 @@ mod tests {
             file.server.http_addr,
             Some(DEFAULT_HTTP_ADDR.parse().unwrap())
         );
+        let alerting = file
+            .alerting
+            .resolve("http://127.0.0.1:8700", None, &|_| None)
+            .expect("the example [alerting] resolves");
+        assert_eq!(alerting.route.receiver, "default");
+        assert_eq!(alerting.inhibit_rules.len(), 1);
     }
 
     #[test]

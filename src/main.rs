@@ -1,5 +1,6 @@
 //! `lookout`: the observability and SLO daemon, and its command-line clients.
 
+mod alert_cli;
 mod bench;
 mod client;
 mod config;
@@ -35,6 +36,11 @@ enum Command {
     Slo(slo_cli::SloCommand),
     /// Search a daemon's logs (full-text query language, newest first).
     Logs(client::LogsArgs),
+    /// List firing alerts, active and suppressed.
+    Alerts(alert_cli::AlertsArgs),
+    /// Silences: add, list, expire.
+    #[command(subcommand)]
+    Silence(alert_cli::SilenceCommand),
     /// Load generators and measurements.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -60,6 +66,8 @@ fn main() -> std::process::ExitCode {
             Command::Trace(args) => client::trace(args).await,
             Command::Slo(command) => slo_cli::run(command).await,
             Command::Logs(args) => client::logs(args).await,
+            Command::Alerts(args) => alert_cli::alerts(args).await,
+            Command::Silence(command) => alert_cli::silence(command).await,
             Command::Bench(command) => bench::run(command).await,
         }
     });

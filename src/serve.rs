@@ -46,6 +46,11 @@ pub async fn run_until(config: ServeConfig, shutdown: watch::Receiver<bool>) -> 
         Arc::new(lookout_query::slo::SystemClock),
         &mut registry,
     );
+    let alerting = lookout_query::alerting::Alerting::open(
+        config.alerting.clone(),
+        Arc::new(lookout_query::slo::SystemClock),
+    )
+    .context("failed to open the alerting state")?;
     // Subscribed before anything is appended, so the engine sees every record.
     let slo_appends = store.subscribe_appends(SLO_QUEUE_APPENDS);
     let process = ProcessMetrics::register(&mut registry);
@@ -68,10 +73,20 @@ pub async fn run_until(config: ServeConfig, shutdown: watch::Receiver<bool>) -> 
             api_state,
             slo_engine.clone(),
         ))
+        .merge(lookout_query::alerting::api::router(alerting.clone()))
         .merge(self_telemetry::router(ops));
     let slo_reload = Arc::new(tokio::sync::Notify::new());
     tokio::spawn(forward_sighup(slo_reload.clone()));
-    let slo = tokio::spawn(slo_engine.run(slo_appends, slo_reload, signalled(shutdown.clone())));
+    let slo = tokio::spawn(slo_engine.clone().run(
+        slo_appends,
+        slo_reload,
+        signalled(shutdown.clone()),
+    ));
+    let alerts = tokio::spawn(alerting.run(
+        slo_engine.clone(),
+        ALERTING_POLL,
+        signalled(shutdown.clone()),
+    ));
     let grpc = tokio::spawn(lookout_collector::serve_grpc(
         grpc_listener,
         collector.clone(),
@@ -112,6 +127,7 @@ pub async fn run_until(config: ServeConfig, shutdown: watch::Receiver<bool>) -> 
         .context("HTTP API server failed")?;
     ready.store(false, Ordering::Release);
     slo.abort();
+    alerts.abort();
     let _ = storage_stop_sender.send(true);
     background
         .await
@@ -120,6 +136,9 @@ pub async fn run_until(config: ServeConfig, shutdown: watch::Receiver<bool>) -> 
     info!("lookout stopped");
     Ok(())
 }
+
+/// How often alerting reads the SLO engine's verdicts and flushes due groups.
+const ALERTING_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Appends the SLO engine may fall behind before ingest waits for it.
 const SLO_QUEUE_APPENDS: usize = 1024;

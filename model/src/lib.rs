@@ -3,6 +3,7 @@
 //! This crate knows nothing about OTLP protobuf, storage formats, or transports. Every other
 //! crate converts to and from these types at its edge.
 
+pub mod alerting;
 pub mod api;
 pub mod ids;
 pub mod search;

@@ -4,6 +4,7 @@
 //! This crate does not know OTLP, Parquet files or tantivy: it sees tables and the trace-id
 //! lookup that `lookout_storage::Reader` offers.
 
+pub mod alerting;
 pub mod api;
 pub mod error;
 pub mod json_rows;

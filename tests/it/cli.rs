@@ -1,4 +1,5 @@
-//! The `lookout sql` and `lookout trace` command-line clients against a running daemon.
+//! The `lookout sql`, `lookout trace`, `lookout alerts` and `lookout silence` command-line
+//! clients against a running daemon.
 
 use std::process::Command;
 
@@ -128,4 +129,60 @@ fn sql_and_trace_clients() {
     assert!(metrics.contains("signal=\"traces\""), "{metrics}");
     let live = reqwest::blocking::get(format!("{url}/health/live")).expect("live");
     assert_eq!(live.status(), 200);
+}
+
+#[test]
+fn alerts_and_silence_clients() {
+    let daemon = Daemon::start();
+    let url = daemon.api_url();
+    let (ok, stdout, stderr) = lookout(&["alerts", "--url", &url]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("0 alert(s)"), "{stdout}");
+
+    let (ok, stdout, stderr) = lookout(&[
+        "silence",
+        "add",
+        "--url",
+        &url,
+        "--duration",
+        "2h",
+        "--created-by",
+        "ops",
+        "--comment",
+        "deploy",
+        "slo=checkout-availability",
+        "severity=~\"page|ticket\"",
+    ]);
+    assert!(ok, "{stderr}");
+    let id = stdout.trim().to_owned();
+    assert_eq!(id.len(), 32, "{stdout}");
+
+    let (_, silences) = daemon.get("/api/v1/silences");
+    let silence = &silences["silences"][0];
+    assert_eq!(silence["id"], id.as_str());
+    assert_eq!(silence["status"]["state"], "active");
+    assert_eq!(silence["createdBy"], "ops");
+    assert_eq!(
+        silence["matchers"][1],
+        serde_json::json!({"name": "severity", "value": "page|ticket", "isRegex": true, "isEqual": true})
+    );
+
+    let (ok, stdout, stderr) = lookout(&["silence", "list", "--url", &url]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(&id) && stdout.contains("active"),
+        "{stdout}"
+    );
+
+    let (ok, _, stderr) = lookout(&["silence", "expire", "--url", &url, &id]);
+    assert!(ok, "{stderr}");
+    let (_, silences) = daemon.get("/api/v1/silences");
+    assert_eq!(silences["silences"][0]["status"]["state"], "expired");
+    let (ok, _, stderr) = lookout(&["silence", "expire", "--url", &url, &id]);
+    assert!(!ok);
+    assert!(stderr.contains("already expired"), "{stderr}");
+
+    let (status, log) = daemon.get("/api/v1/notifications");
+    assert_eq!(status, 200);
+    assert_eq!(log["notifications"], serde_json::json!([]));
 }

@@ -1,4 +1,5 @@
 //! Integration tests of the query crate over a real store.
 
+mod alerting;
 mod slo_math;
 mod sql;
