@@ -51,6 +51,7 @@ pub async fn run_until(config: ServeConfig, shutdown: watch::Receiver<bool>) -> 
         Arc::new(lookout_query::slo::SystemClock),
     )
     .context("failed to open the alerting state")?;
+    alerting.register_metrics(&mut registry);
     // Subscribed before anything is appended, so the engine sees every record.
     let slo_appends = store.subscribe_appends(SLO_QUEUE_APPENDS);
     let process = ProcessMetrics::register(&mut registry);

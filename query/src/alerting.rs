@@ -22,6 +22,10 @@ use std::time::Duration;
 use lookout_model::alerting::{AlertView, NotificationRecord, PostableSilence, Silence};
 use lookout_model::slo::{BadEventsResponse, SloEvaluation, SloId, SloSpec};
 use parking_lot::Mutex;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 
 pub use config::{AlertingConfig, AlertingFileConfig, Secret};
@@ -65,6 +69,14 @@ struct Inner {
     /// Generation of the last snapshot taken and of the last one written.
     generations: Mutex<(u64, u64)>,
     write_lock: Mutex<()>,
+    metrics: Metrics,
+}
+
+/// Bounded labels only: integration kind (`webhook`, `email`, `slack`) and outcome.
+#[derive(Clone, Default)]
+struct Metrics {
+    notifications: Family<Vec<(String, String)>, Counter>,
+    firing: Gauge,
 }
 
 impl Alerting {
@@ -87,8 +99,42 @@ impl Alerting {
                 queues: Mutex::new(HashMap::new()),
                 generations: Mutex::new((0, 0)),
                 write_lock: Mutex::new(()),
+                metrics: Metrics::default(),
             }),
         })
+    }
+
+    /// Registers `lookout_alerting_notifications_total{integration, outcome}` and
+    /// `lookout_alerting_firing_alerts`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "lookout_alerting_notifications",
+            "Notifications delivered or given up, by integration kind and outcome",
+            self.inner.metrics.notifications.clone(),
+        );
+        registry.register(
+            "lookout_alerting_firing_alerts",
+            "Alerts firing (active or suppressed)",
+            self.inner.metrics.firing.clone(),
+        );
+    }
+
+    fn count(&self, notification: &Notification, outcome: &str) {
+        let kind = notification
+            .integration
+            .key
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        self.inner
+            .metrics
+            .notifications
+            .get_or_create(&vec![
+                ("integration".to_owned(), kind),
+                ("outcome".to_owned(), outcome.to_owned()),
+            ])
+            .inc();
     }
 
     fn now(&self) -> i64 {
@@ -121,7 +167,17 @@ impl Alerting {
     /// Flushes due groups and queues their notifications; returns how many were queued.
     pub async fn tick(&self) -> usize {
         let now = self.now();
-        let notifications = self.inner.dispatcher.lock().tick(now);
+        let notifications = {
+            let mut dispatcher = self.inner.dispatcher.lock();
+            let firing = dispatcher
+                .persisted()
+                .alerts
+                .values()
+                .filter(|a| a.is_firing())
+                .count();
+            self.inner.metrics.firing.set(firing as i64);
+            dispatcher.tick(now)
+        };
         let count = notifications.len();
         for notification in notifications {
             self.enqueue(notification);
@@ -148,6 +204,7 @@ impl Alerting {
                 mpsc::error::TrySendError::Full(n) | mpsc::error::TrySendError::Closed(n) => n,
             };
             tracing::warn!(receiver = %notification.receiver, "notification queue full, dropping");
+            self.count(&notification, "dropped");
             let to = deliver::destination(&notification.integration.kind);
             self.inner.dispatcher.lock().delivered(
                 &notification,
@@ -211,6 +268,10 @@ impl Alerting {
                     "notification failed"
                 ),
             }
+            self.count(
+                &notification,
+                if outcome.is_ok() { "success" } else { "failed" },
+            );
             let to = deliver::destination(&notification.integration.kind);
             self.inner.dispatcher.lock().delivered(
                 &notification,

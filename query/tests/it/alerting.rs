@@ -418,6 +418,17 @@ async fn webhooks_to_metadata_addresses_are_refused_and_logged() {
         log[0].error.as_deref().unwrap().starts_with("refused"),
         "{log:?}"
     );
+    let mut registry = prometheus_client::registry::Registry::default();
+    alerting.register_metrics(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains(
+            "lookout_alerting_notifications_total{integration=\"webhook\",outcome=\"failed\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("lookout_alerting_firing_alerts 2"), "{text}");
 }
 
 /// The venv of `scripts/python-env.sh`, which pins aiosmtpd.
