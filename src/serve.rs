@@ -39,6 +39,11 @@ pub async fn run_until(config: ServeConfig, shutdown: watch::Receiver<bool>) -> 
         lookout_collector::Collector::new(store.writer(), config.collector.clone(), &mut registry);
     let api_state =
         lookout_query::ApiState::new(store.reader(), config.query.clone(), &mut registry);
+    let prometheus_api = lookout_query::PrometheusApi::new(
+        store.reader(),
+        lookout_query::promql::PromqlConfig::default(),
+        &mut registry,
+    );
     let process = ProcessMetrics::register(&mut registry);
     let ready = Arc::new(AtomicBool::new(false));
     let ops = OpsState::new(registry, process, ready.clone());
@@ -54,7 +59,10 @@ pub async fn run_until(config: ServeConfig, shutdown: watch::Receiver<bool>) -> 
         "lookout is listening"
     );
 
-    let app = lookout_query::router(api_state).merge(self_telemetry::router(ops));
+    let app = lookout_query::router(api_state)
+        .merge(self_telemetry::router(ops))
+        .merge(lookout_query::prometheus_router(prometheus_api))
+        .merge(lookout_collector::remote_write_router(collector.clone()));
     let grpc = tokio::spawn(lookout_collector::serve_grpc(
         grpc_listener,
         collector.clone(),

@@ -7,10 +7,13 @@
 pub mod api;
 pub mod error;
 pub mod json_rows;
+pub mod prometheus;
+pub mod promql;
 pub mod sql;
 pub mod telemetry;
 pub mod trace;
 
 pub use api::{ApiState, router};
 pub use error::QueryError;
+pub use prometheus::{PrometheusApi, prometheus_router};
 pub use sql::{QueryConfig, QueryFileConfig, SqlOutcome};

@@ -1,3 +1,5 @@
 //! Integration tests of the query crate over a real store.
 
+mod prometheus_api;
+mod promql;
 mod sql;
