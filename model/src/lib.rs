@@ -7,6 +7,7 @@ pub mod api;
 pub mod ids;
 pub mod search;
 pub mod slo;
+pub mod prometheus;
 pub mod telemetry;
 pub mod tenant;
 

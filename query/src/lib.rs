@@ -11,10 +11,13 @@ pub mod search;
 pub mod search_parser;
 pub mod search_tail;
 pub mod slo;
+pub mod prometheus;
+pub mod promql;
 pub mod sql;
 pub mod telemetry;
 pub mod trace;
 
 pub use api::{ApiState, router};
 pub use error::QueryError;
+pub use prometheus::{PrometheusApi, prometheus_router};
 pub use sql::{QueryConfig, QueryFileConfig, SqlOutcome};

@@ -7,4 +7,5 @@ mod otel_python;
 mod otel_rust;
 mod search;
 mod slo;
+mod prometheus;
 mod support;
