@@ -387,7 +387,7 @@ pub fn format_duration_secs(secs: u64) -> String {
         return "0s".to_owned();
     }
     for (size, suffix) in UNITS {
-        if secs % size == 0 {
+        if secs.is_multiple_of(size) {
             return format!("{}{suffix}", secs / size);
         }
     }

@@ -34,7 +34,7 @@ impl SloFileConfig {
                 .then(|| PathBuf::from(DEFAULT_RULES_DIR))
         });
         let step_secs = self.step_secs.unwrap_or(defaults.step_secs);
-        if step_secs == 0 || step_secs % 60 != 0 {
+        if step_secs == 0 || !step_secs.is_multiple_of(60) {
             return Err(format!(
                 "step_secs = {step_secs}: the evaluation step must be a positive multiple of 60"
             ));

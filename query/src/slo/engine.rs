@@ -92,9 +92,7 @@ impl Metrics {
     fn register(registry: &mut Registry) -> Self {
         let metrics = Self {
             events: Family::default(),
-            evaluation_seconds: Histogram::new(
-                [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0].into_iter(),
-            ),
+            evaluation_seconds: Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
             slos: Gauge::default(),
             rule_errors: Gauge::default(),
         };
@@ -126,11 +124,14 @@ impl Metrics {
     }
 }
 
+/// Minute bucket -> (good, total).
+type Counts = BTreeMap<i64, (u64, u64)>;
+
 enum Phase {
     /// Waiting for the backfill numbered `id`; appends seen meanwhile, with their sequence.
     Backfilling {
         id: u64,
-        pending: Vec<(u64, BTreeMap<i64, (u64, u64)>)>,
+        pending: Vec<(u64, Counts)>,
     },
     Ready,
 }
@@ -781,7 +782,7 @@ pub async fn backtest_spec(
 }
 
 fn check_range(start: i64, end: i64, step_secs: u64) -> Result<(), QueryError> {
-    if step_secs == 0 || step_secs % 60 != 0 {
+    if step_secs == 0 || !step_secs.is_multiple_of(60) {
         return Err(QueryError::BadRequest(
             "step must be a positive whole number of minutes".into(),
         ));

@@ -452,7 +452,7 @@ fn resolve_slo(
         }
         let duration_secs = parse_window_secs(&time_window.duration)
             .map_err(|message| error_at(&at("duration"), message))?;
-        if duration_secs % 60 != 0 {
+        if !duration_secs.is_multiple_of(60) {
             return Err(error_at(
                 &at("duration"),
                 "the SLO window must be whole minutes",
@@ -493,7 +493,7 @@ fn resolve_slo(
         };
         let secs =
             parse_window_secs(text).map_err(|message| error_at(&at("timeSliceWindow"), message))?;
-        if secs % 60 != 0 {
+        if !secs.is_multiple_of(60) {
             return Err(error_at(
                 &at("timeSliceWindow"),
                 "`timeSliceWindow` must be whole minutes",
@@ -866,7 +866,10 @@ fn resolve_condition(
             .map_err(|message| error_at(&at(SHORT_WINDOW_ANNOTATION), message))?,
         None => (long_window_secs / 12 / 60) * 60,
     };
-    if long_window_secs % 60 != 0 || short_window_secs % 60 != 0 || short_window_secs == 0 {
+    if !long_window_secs.is_multiple_of(60)
+        || !short_window_secs.is_multiple_of(60)
+        || short_window_secs == 0
+    {
         return Err(error_at(
             &at("lookbackWindow"),
             "burn-rate windows must be whole minutes and the short window at least 1m",
