@@ -53,20 +53,20 @@ spec:
 /// 60 minutes of 20 server spans a minute, starting at `base` (a whole minute, two hours
 /// ago); minutes 30 to 39 fail. Each span ends 30 s into its minute.
 fn send_traffic(daemon: &Daemon, base: i64) -> Vec<String> {
+    // HTTP/protobuf with the blocking client: this test runs outside any async runtime.
     let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(daemon.grpc_url())
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_endpoint(format!("{}/v1/traces", daemon.otlp_http_url()))
         .build()
         .expect("span exporter");
     let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter)
+        .with_batch_exporter(exporter)
         .with_resource(Resource::builder().with_service_name(SERVICE).build())
         .build();
     let tracer = provider.tracer("slo-test");
     let mut failing_traces = Vec::new();
     for minute in 0..60i64 {
-        // One span per request; the SDK exports each when it ends (simple processor), so
-        // batch them: 20 spans a minute.
         for request in 0..20 {
             let start = SystemTime::UNIX_EPOCH
                 + Duration::from_secs((base + minute * 60 + 25) as u64)
@@ -90,7 +90,8 @@ fn send_traffic(daemon: &Daemon, base: i64) -> Vec<String> {
 }
 
 fn wait_for(what: &str, mut check: impl FnMut() -> Option<Value>) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // The engine evaluates once a minute (plus its one-minute delay): allow two steps.
+    let deadline = Instant::now() + Duration::from_secs(150);
     loop {
         if let Some(value) = check() {
             return value;
@@ -135,8 +136,11 @@ fn slos_are_evaluated_backtested_explained_and_reloaded() {
         1200
     );
 
-    // The "live" SLO was loaded on an empty store and counted every span as it arrived.
-    let live = wait_for("the live SLO", || slo_summary(&daemon, "live"));
+    // The "live" SLO was loaded on an empty store and counted every span as it arrived; its
+    // next evaluation step shows them.
+    let live = wait_for("the live SLO", || {
+        slo_summary(&daemon, "live").filter(|s| s["evaluation"]["budget"]["total"] != 0.0)
+    });
     let budget = &live["evaluation"]["budget"];
     assert_eq!(budget["total"], 1200.0, "{live}");
     assert_eq!(budget["good"], 1000.0, "{live}");

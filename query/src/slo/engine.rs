@@ -475,9 +475,10 @@ impl SloEngine {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut watch = tokio::time::interval(self.inner.config.reload_interval);
         watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut next_evaluation = self.next_evaluation_delay();
+        // A deadline, not a duration: other branches of the loop must not push it back.
+        let mut next_evaluation = tokio::time::Instant::now() + self.next_evaluation_delay();
         loop {
-            let sleep = tokio::time::sleep(next_evaluation);
+            let sleep = tokio::time::sleep_until(next_evaluation);
             tokio::select! {
                 () = &mut shutdown => return,
                 appended = appends.recv() => match appended {
@@ -488,7 +489,7 @@ impl SloEngine {
                     let engine = self.clone();
                     // Evaluation is CPU work: keep it off the async workers.
                     let _ = tokio::task::spawn_blocking(move || engine.evaluate_all()).await;
-                    next_evaluation = self.next_evaluation_delay();
+                    next_evaluation = tokio::time::Instant::now() + self.next_evaluation_delay();
                 }
                 _ = watch.tick() => {
                     if self.rules_changed() {

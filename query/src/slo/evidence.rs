@@ -142,9 +142,9 @@ pub async fn bad_events(
         .collect();
     for batch in run(example_query).await? {
         let base = columns.len();
-        let trace_ids = batch.column(base).as_string_opt::<i32>().cloned();
-        let span_ids = batch.column(base + 1).as_string_opt::<i32>().cloned();
-        let bodies = batch.column(base + 2).as_string_opt::<i32>().cloned();
+        let trace_ids = utf8(batch.column(base));
+        let span_ids = utf8(batch.column(base + 1));
+        let bodies = utf8(batch.column(base + 2));
         let times = batch
             .column(base + 3)
             .as_primitive_opt::<TimestampNanosecondType>()
@@ -197,11 +197,13 @@ fn int_column(
     batch: &datafusion::arrow::record_batch::RecordBatch,
     index: usize,
 ) -> Result<Int64Array, QueryError> {
-    batch
-        .column(index)
-        .as_primitive_opt::<Int64Type>()
-        .cloned()
-        .ok_or_else(|| QueryError::Execution("bad-event query returned unexpected types".into()))
+    datafusion::arrow::compute::cast(
+        batch.column(index),
+        &datafusion::arrow::datatypes::DataType::Int64,
+    )
+    .ok()
+    .and_then(|array| array.as_primitive_opt::<Int64Type>().cloned())
+    .ok_or_else(|| QueryError::Execution("bad-event query returned unexpected types".into()))
 }
 
 fn labels_of(
@@ -211,7 +213,7 @@ fn labels_of(
 ) -> Result<BTreeMap<String, String>, QueryError> {
     let mut labels = BTreeMap::new();
     for (i, (label, _)) in columns.iter().enumerate() {
-        let array = batch.column(i).as_string_opt::<i32>().ok_or_else(|| {
+        let array = utf8(batch.column(i)).ok_or_else(|| {
             QueryError::Execution("bad-event query returned unexpected types".into())
         })?;
         let value = if array.is_valid(row) {
@@ -224,4 +226,12 @@ fn labels_of(
         }
     }
     Ok(labels)
+}
+
+/// A string column as `Utf8`, whatever string type the plan produced (`Utf8View` by default).
+fn utf8(array: &datafusion::arrow::array::ArrayRef) -> Option<StringArray> {
+    datafusion::arrow::compute::cast(array, &datafusion::arrow::datatypes::DataType::Utf8)
+        .ok()?
+        .as_string_opt::<i32>()
+        .cloned()
 }
