@@ -5,9 +5,9 @@
 
 pub mod api;
 pub mod ids;
+pub mod prometheus;
 pub mod search;
 pub mod slo;
-pub mod prometheus;
 pub mod telemetry;
 pub mod tenant;
 

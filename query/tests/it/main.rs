@@ -1,6 +1,6 @@
 //! Integration tests of the query crate over a real store.
 
-mod slo_math;
 mod prometheus_api;
 mod promql;
+mod slo_math;
 mod sql;
