@@ -3,4 +3,5 @@
 mod prometheus_api;
 mod promql;
 mod slo_math;
+mod slo_metric;
 mod sql;

@@ -49,7 +49,7 @@ fn metric(name: &str, unit: &str, data: MetricData) -> Metric {
     }
 }
 
-fn counter(name: &str, attributes: &[(&str, &str)], points: &[(f64, f64)]) -> Metric {
+pub(crate) fn counter(name: &str, attributes: &[(&str, &str)], points: &[(f64, f64)]) -> Metric {
     metric(
         name,
         "",
@@ -71,13 +71,13 @@ fn gauge(name: &str, attributes: &[(&str, &str)], points: &[(f64, f64)]) -> Metr
     )
 }
 
-struct Fixture {
+pub(crate) struct Fixture {
     _dir: tempfile::TempDir,
     _store: Store,
-    engine: Engine,
+    pub(crate) engine: Engine,
 }
 
-async fn fixture(services: Vec<(&str, Vec<Metric>)>) -> Fixture {
+pub(crate) async fn fixture(services: Vec<(&str, Vec<Metric>)>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let mut registry = prometheus_client::registry::Registry::default();
     let store = Store::open(StorageConfig::new(dir.path()), &mut registry)
@@ -140,7 +140,7 @@ impl Fixture {
     }
 }
 
-fn close(actual: f64, expected: f64) {
+pub(crate) fn close(actual: f64, expected: f64) {
     assert!(
         (actual - expected).abs() <= 1e-9 * expected.abs().max(1.0),
         "expected {expected}, got {actual}"
