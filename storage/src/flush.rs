@@ -149,5 +149,8 @@ fn remove_written(data_dir: &std::path::Path, written: &[WrittenSegment]) {
         if let Some(sidecar) = &segment.entry.trace_index_path {
             let _ = std::fs::remove_file(data_dir.join(sidecar));
         }
+        if let Some(sidecar) = &segment.entry.span_rollups {
+            let _ = std::fs::remove_file(data_dir.join(&sidecar.path));
+        }
     }
 }

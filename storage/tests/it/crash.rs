@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use lookout_storage::{CrashPoint, Payload, Store};
+use lookout_storage::{CrashPoint, Payload, Store, TimeRange};
 
 use crate::support::{
     count, cumulative_sum, files_with_extension, log, logs, open, recent_time, span, spans, tenant,
@@ -48,10 +48,25 @@ async fn assert_exactly(store: &Store, n: i64) {
         ("SELECT count(DISTINCT body) FROM logs", n),
         ("SELECT count(*) FROM metrics", n),
         ("SELECT count(DISTINCT value) FROM metrics", n),
+        ("SELECT CAST(sum(calls) AS BIGINT) FROM span_rollups", n),
     ];
     for (sql, expected) in checks {
         assert_eq!(count(&reader, sql).await, expected, "{sql}");
     }
+    // The RED rollups count every acknowledged span exactly once, flushed or not.
+    let rollups = reader
+        .span_rollups(
+            &tenant(),
+            TimeRange {
+                start_unix_nanos: 0,
+                end_unix_nanos: i64::MAX,
+            },
+        )
+        .await
+        .unwrap();
+    let calls: u64 = rollups.iter().map(|(_, cell)| cell.calls).sum();
+    let sketched: u64 = rollups.iter().map(|(_, cell)| cell.duration.count()).sum();
+    assert_eq!((calls, sketched), (n as u64, n as u64), "rollup calls");
 }
 
 fn parquet_files(dir: &Path) -> usize {
