@@ -27,3 +27,5 @@ pub struct TraceResponse {
     /// Every span of the trace, ordered by start time.
     pub spans: Vec<serde_json::Value>,
 }
+
+pub mod span_analytics;

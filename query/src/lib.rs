@@ -7,6 +7,8 @@
 pub mod api;
 pub mod error;
 pub mod json_rows;
+pub mod params;
+pub mod span_analytics;
 pub mod sql;
 pub mod telemetry;
 pub mod trace;

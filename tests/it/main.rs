@@ -5,4 +5,5 @@ mod crash;
 mod depcheck;
 mod otel_python;
 mod otel_rust;
+mod span_analytics;
 mod support;
