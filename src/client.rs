@@ -3,6 +3,10 @@
 
 pub mod span_analytics;
 
+mod logs;
+
+pub use logs::{LogsArgs, logs};
+
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use lookout_model::api::{ApiError, SqlRequest, TraceResponse};
@@ -48,6 +52,21 @@ pub struct TraceArgs {
 
 fn endpoint(base: &str, path: &str) -> String {
     format!("{}{}", base.trim_end_matches('/'), path)
+}
+
+/// GETs `path` from the daemon at `base` and decodes the JSON answer.
+pub async fn get_json<T: serde::de::DeserializeOwned>(base: &str, path: &str) -> anyhow::Result<T> {
+    let url = endpoint(base, path);
+    let response = reqwest::Client::new()
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("failed to reach {url}"))?;
+    check(response)
+        .await?
+        .json()
+        .await
+        .with_context(|| format!("unexpected answer from {url}"))
 }
 
 async fn check(response: reqwest::Response) -> anyhow::Result<reqwest::Response> {

@@ -28,6 +28,9 @@ pub struct ServeArgs {
     /// JSON API, web UI, /metrics and health listen address [default: 127.0.0.1:8700].
     #[arg(long, env = "LOOKOUT_HTTP_ADDR")]
     pub http_addr: Option<SocketAddr>,
+    /// Folder of SLO rule files (OpenSLO v1, Sloth) [default: ./slo-rules if it exists].
+    #[arg(long, env = "LOOKOUT_RULES")]
+    pub rules: Option<PathBuf>,
 }
 
 /// The whole `lookout.toml`.
@@ -46,6 +49,9 @@ pub struct FileConfig {
     /// `[query]`.
     #[serde(default)]
     pub query: lookout_query::QueryFileConfig,
+    /// `[slo]`.
+    #[serde(default)]
+    pub slo: lookout_query::slo::SloFileConfig,
 }
 
 /// `[server]` of `lookout.toml`.
@@ -77,6 +83,8 @@ pub struct ServeConfig {
     pub collector: lookout_collector::CollectorConfig,
     /// Query limits.
     pub query: lookout_query::QueryConfig,
+    /// SLO engine settings.
+    pub slo: lookout_query::slo::SloEngineConfig,
 }
 
 /// Default OTLP/gRPC address.
@@ -142,6 +150,11 @@ impl ServeArgs {
                 .resolve()
                 .map_err(anyhow::Error::msg)
                 .context("invalid [query] settings")?,
+            slo: file
+                .slo
+                .resolve(self.rules.clone())
+                .map_err(anyhow::Error::msg)
+                .context("invalid [slo] settings")?,
         };
         let addresses = [
             config.otlp_grpc_addr,

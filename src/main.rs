@@ -5,6 +5,7 @@ mod client;
 mod config;
 mod self_telemetry;
 mod serve;
+mod slo_cli;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +36,11 @@ enum Command {
     Services(client::span_analytics::ServicesArgs),
     /// Calls between services.
     ServiceGraph(client::span_analytics::ServiceGraphArgs),
+    /// SLOs: validate rules, import Sloth files, list, show and backtest.
+    #[command(subcommand)]
+    Slo(slo_cli::SloCommand),
+    /// Search a daemon's logs (full-text query language, newest first).
+    Logs(client::LogsArgs),
     /// Load generators and measurements.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -61,6 +67,8 @@ fn main() -> std::process::ExitCode {
             Command::Traces(args) => client::span_analytics::traces(args).await,
             Command::Services(args) => client::span_analytics::services(args).await,
             Command::ServiceGraph(args) => client::span_analytics::service_graph(args).await,
+            Command::Slo(command) => slo_cli::run(command).await,
+            Command::Logs(args) => client::logs(args).await,
             Command::Bench(command) => bench::run(command).await,
         }
     });

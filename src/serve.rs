@@ -39,6 +39,15 @@ pub async fn run_until(config: ServeConfig, shutdown: watch::Receiver<bool>) -> 
         lookout_collector::Collector::new(store.writer(), config.collector.clone(), &mut registry);
     let api_state =
         lookout_query::ApiState::new(store.reader(), config.query.clone(), &mut registry);
+    let slo_engine = lookout_query::slo::SloEngine::new(
+        store.reader(),
+        lookout_model::TenantId::default_tenant(),
+        config.slo.clone(),
+        Arc::new(lookout_query::slo::SystemClock),
+        &mut registry,
+    );
+    // Subscribed before anything is appended, so the engine sees every record.
+    let slo_appends = store.subscribe_appends(SLO_QUEUE_APPENDS);
     let process = ProcessMetrics::register(&mut registry);
     let ready = Arc::new(AtomicBool::new(false));
     let ops = OpsState::new(registry, process, ready.clone());
@@ -54,7 +63,15 @@ pub async fn run_until(config: ServeConfig, shutdown: watch::Receiver<bool>) -> 
         "lookout is listening"
     );
 
-    let app = lookout_query::router(api_state).merge(self_telemetry::router(ops));
+    let app = lookout_query::router(api_state.clone())
+        .merge(lookout_query::slo::api::router(
+            api_state,
+            slo_engine.clone(),
+        ))
+        .merge(self_telemetry::router(ops));
+    let slo_reload = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(forward_sighup(slo_reload.clone()));
+    let slo = tokio::spawn(slo_engine.run(slo_appends, slo_reload, signalled(shutdown.clone())));
     let grpc = tokio::spawn(lookout_collector::serve_grpc(
         grpc_listener,
         collector.clone(),
@@ -94,6 +111,7 @@ pub async fn run_until(config: ServeConfig, shutdown: watch::Receiver<bool>) -> 
         .context("HTTP API task failed")?
         .context("HTTP API server failed")?;
     ready.store(false, Ordering::Release);
+    slo.abort();
     let _ = storage_stop_sender.send(true);
     background
         .await
@@ -101,6 +119,24 @@ pub async fn run_until(config: ServeConfig, shutdown: watch::Receiver<bool>) -> 
         .context("storage failed to flush on shutdown")?;
     info!("lookout stopped");
     Ok(())
+}
+
+/// Appends the SLO engine may fall behind before ingest waits for it.
+const SLO_QUEUE_APPENDS: usize = 1024;
+
+/// Turns every SIGHUP into a rules reload.
+async fn forward_sighup(reload: Arc<tokio::sync::Notify>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hangups) => {
+            while hangups.recv().await.is_some() {
+                reload.notify_one();
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "failed to listen for SIGHUP; rules reload on file change only")
+        }
+    }
 }
 
 async fn bind(address: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpListener> {

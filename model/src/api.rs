@@ -26,6 +26,9 @@ pub struct TraceResponse {
     pub trace_id: String,
     /// Every span of the trace, ordered by start time.
     pub spans: Vec<serde_json::Value>,
+    /// The log records of the trace, oldest first; each names its span in `span_id`.
+    #[serde(default)]
+    pub logs: Vec<crate::search::LogHit>,
 }
 
 pub mod span_analytics;

@@ -5,6 +5,8 @@
 
 pub mod api;
 pub mod ids;
+pub mod search;
+pub mod slo;
 pub mod telemetry;
 pub mod tenant;
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,6 +17,7 @@ use lookout_storage::Reader;
 mod span_analytics;
 
 use crate::QueryError;
+use crate::search::{self, SearchError};
 use crate::sql::{QueryConfig, run_sql};
 use crate::telemetry::QueryTelemetry;
 use crate::trace::get_trace;
@@ -52,7 +53,7 @@ impl ApiState {
 
 /// Authentication is not configured yet: every request reads the default tenant. The security
 /// work replaces this one function.
-fn tenant_for_request(_headers: &HeaderMap) -> TenantId {
+pub(crate) fn tenant_for_request(_headers: &HeaderMap) -> TenantId {
     TenantId::default_tenant()
 }
 
@@ -64,10 +65,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/traces", get(span_analytics::search_handler))
         .route("/api/v1/services", get(span_analytics::services_handler))
         .route("/api/v1/service-graph", get(span_analytics::graph_handler))
+        .route("/api/v1/logs", get(logs_handler))
+        .route("/api/v1/logs/histogram", get(logs_histogram_handler))
+        .route("/api/v1/logs/tail", get(logs_tail_handler))
+        .route("/api/v1/spans", get(spans_handler))
         .with_state(state)
 }
 
-fn finish<T: IntoResponse>(
+pub(crate) fn finish<T: IntoResponse>(
     state: &ApiState,
     endpoint: &'static str,
     started: Instant,
@@ -120,4 +125,76 @@ async fn trace_handler(
         .await
         .map(axum::Json);
     finish(&state, "trace", started, result)
+}
+
+fn finish_search<T: IntoResponse>(
+    state: &ApiState,
+    endpoint: &'static str,
+    started: Instant,
+    result: Result<T, SearchError>,
+) -> Response {
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(error) => error.outcome(),
+    };
+    state
+        .inner
+        .telemetry
+        .observe(endpoint, outcome, started.elapsed().as_secs_f64());
+    match result {
+        Ok(body) => body.into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn logs_handler(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(params): Query<search::Params>,
+) -> Response {
+    let started = Instant::now();
+    let tenant = tenant_for_request(&headers);
+    let result = search::search_logs(&state.inner.reader, &tenant, &params)
+        .await
+        .map(axum::Json);
+    finish_search(&state, "logs", started, result)
+}
+
+async fn spans_handler(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(params): Query<search::Params>,
+) -> Response {
+    let started = Instant::now();
+    let tenant = tenant_for_request(&headers);
+    let result = search::search_spans(&state.inner.reader, &tenant, &params)
+        .await
+        .map(axum::Json);
+    finish_search(&state, "spans", started, result)
+}
+
+async fn logs_histogram_handler(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(params): Query<search::Params>,
+) -> Response {
+    let started = Instant::now();
+    let tenant = tenant_for_request(&headers);
+    let result = search::logs_histogram(&state.inner.reader, &tenant, &params)
+        .await
+        .map(axum::Json);
+    finish_search(&state, "logs_histogram", started, result)
+}
+
+async fn logs_tail_handler(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(params): Query<search::Params>,
+) -> Response {
+    let query = match search::tail_query(&params) {
+        Ok(query) => query,
+        Err(error) => return error.into_response(),
+    };
+    let tenant = tenant_for_request(&headers);
+    crate::search_tail::live_tail(state.inner.reader.clone(), tenant, query).into_response()
 }

@@ -23,6 +23,9 @@ pub enum QueryError {
     /// Storage failed.
     #[error("storage error: {0}")]
     Storage(#[from] lookout_storage::StorageError),
+    /// Not ready to answer yet (e.g. an SLO still counting stored data).
+    #[error("{0}")]
+    Unavailable(String),
     /// DataFusion failed while executing.
     #[error("query failed: {0}")]
     Execution(String),
@@ -55,6 +58,7 @@ impl QueryError {
                 ErrorKind::BadRequest => (StatusCode::BAD_REQUEST, "bad_request"),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
+            QueryError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             QueryError::Execution(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

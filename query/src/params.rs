@@ -1,5 +1,5 @@
-//! Query-string parameters shared by the span analytics endpoints: times, durations, time
-//! ranges and limits. One rule for every endpoint, the Prometheus HTTP API's:
+//! Query-string parameters shared by the span analytics and SLO endpoints: times, durations,
+//! time ranges and limits. One rule for every endpoint, the Prometheus HTTP API's:
 //!
 //! - a **time** is RFC 3339 (`2026-11-28T10:00:00Z`, `2026-11-28T11:00:00.5+01:00`) or Unix
 //!   seconds, optionally with a fraction (`1795860000`, `1795860000.25`);

@@ -99,7 +99,7 @@ pub async fn run_sql(
         return Err(QueryError::BadRequest("query is empty".into()));
     }
     let work = async {
-        let context = reader.session_context(tenant)?;
+        let context = reader.session_context_with_search(tenant, parse_for_sql)?;
         let frame = context
             .sql_with_options(query, read_only_options())
             .await
@@ -142,4 +142,9 @@ pub async fn run_sql(
         .map_err(|_| QueryError::Timeout {
             timeout_secs: config.timeout.as_secs(),
         })?
+}
+
+/// The parser `matches(column, 'query')` uses in SQL.
+fn parse_for_sql(text: &str) -> Result<lookout_model::search::SearchQuery, String> {
+    crate::search_parser::parse_search(text).map_err(|error| error.to_string())
 }

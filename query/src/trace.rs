@@ -25,9 +25,16 @@ pub async fn get_trace(
     }
     let sorted = sort_by_start_time(&batches)?;
     let spans = batches_to_json_rows(&[sorted])?;
+    let logs = crate::search::trace_logs(reader, tenant, &trace_id)
+        .await
+        .map_err(|error| match error {
+            crate::search::SearchError::Query(error) => error,
+            crate::search::SearchError::Parse(error) => QueryError::Execution(error.to_string()),
+        })?;
     Ok(TraceResponse {
         trace_id: trace_id.to_hex(),
         spans: spans.into_iter().map(serde_json::Value::Object).collect(),
+        logs,
     })
 }
 

@@ -176,6 +176,7 @@ mod tests {
             max_time_unix_nanos: 0,
             trace_index_path: None,
             span_rollups: None,
+            search_index_path: None,
         }
     }
 

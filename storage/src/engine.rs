@@ -26,6 +26,9 @@ use crate::{Payload, StorageConfig, StorageError, TimeRange};
 /// snapshotted them can finish.
 pub(crate) const DELETE_GRACE: Duration = Duration::from_secs(60);
 
+/// Appends a live tail may lag behind before it is told it missed some.
+const APPENDED_CHANNEL_CAPACITY: usize = 256;
+
 /// What readers snapshot and maintenance replaces, under one lock.
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -35,6 +38,10 @@ pub(crate) struct State {
     pub(crate) manifest: Arc<Manifest>,
     /// Trace-id index of every live spans file, by file path.
     pub(crate) trace_index: HashMap<String, Arc<FileTraceIndex>>,
+    /// Sequence number of the last append added to the tail (0 after open: replayed records
+    /// are part of every snapshot). A snapshot taken under this lock holds exactly the
+    /// appends numbered up to this value.
+    pub(crate) append_seq: u64,
 }
 
 /// A consistent view of one table: live files plus tail batches.
@@ -53,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) data_dir: PathBuf,
     /// Catalog, tail and index.
     pub(crate) state: Mutex<State>,
+    /// Open readers of the files' search indexes.
+    pub(crate) search_indexes: crate::search::SearchIndexes,
 }
 
 impl Shared {
@@ -94,7 +103,14 @@ impl Shared {
 
     /// The files and tail batches of `(tenant, signal)`, taken under one lock.
     pub(crate) fn snapshot(&self, tenant: &TenantId, signal: Signal) -> Snapshot {
-        let state = self.state.lock();
+        self.state.lock().snapshot(tenant, signal)
+    }
+}
+
+impl State {
+    /// The files and tail batches of `(tenant, signal)`.
+    pub(crate) fn snapshot(&self, tenant: &TenantId, signal: Signal) -> Snapshot {
+        let state = self;
         Snapshot {
             files: state
                 .manifest
@@ -121,6 +137,10 @@ pub(crate) struct Engine {
     pub(crate) flush_wanted: tokio::sync::Notify,
     /// Files to delete once their grace period is over.
     pub(crate) pending_deletes: Mutex<Vec<(Instant, PathBuf)>>,
+    /// Consumers of every acknowledged append (derived state such as SLO buckets).
+    pub(crate) subscribers: Mutex<Vec<tokio::sync::mpsc::Sender<crate::Appended>>>,
+    /// Every acknowledged append, for live tails (dropped when nobody listens).
+    pub(crate) appended: tokio::sync::broadcast::Sender<Arc<crate::Appended>>,
     /// Released when the engine is dropped.
     _directory_lock: std::fs::File,
 }
@@ -151,6 +171,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             data_dir: recovered.data_dir.clone(),
             state: Mutex::new(recovered.state),
+            search_indexes: crate::search::SearchIndexes::default(),
         });
         let wal = Wal::start(
             recovered.data_dir.join("wal"),
@@ -167,6 +188,8 @@ impl Engine {
             metrics,
             flush_wanted: tokio::sync::Notify::new(),
             pending_deletes: Mutex::new(Vec::new()),
+            subscribers: Mutex::new(Vec::new()),
+            appended: tokio::sync::broadcast::channel(APPENDED_CHANNEL_CAPACITY).0,
             _directory_lock: recovered.directory_lock,
         }))
     }
@@ -222,6 +245,9 @@ impl Engine {
             .map_err(|error| StorageError::Internal(format!("encoding task failed: {error}")))?
         };
         let (frame, batch, rollups) = encoded?;
+        let observed = batch.clone();
+        let published = (self.appended.receiver_count() > 0 && signal != Signal::Metrics)
+            .then(|| batch.clone());
         let outcome = self
             .wal
             .append(PendingAppend {
@@ -232,12 +258,53 @@ impl Engine {
                 rollups,
             })
             .await?;
+        self.publish(crate::Appended {
+            seq: outcome.seq,
+            tenant: tenant.clone(),
+            signal,
+            batch: observed,
+        })
+        .await;
+        if let Some(rows) = published {
+            // No receiver left is not an error: nobody is tailing.
+            let _ = self.appended.send(Arc::new(crate::Appended {
+                tenant: tenant.clone(),
+                signal,
+                seq: outcome.seq,
+                batch: rows,
+            }));
+        }
         if outcome.buffered_rows >= self.config.flush_max_rows
             || outcome.unflushed_bytes > self.config.max_unflushed_bytes / 2
         {
             self.flush_wanted.notify_one();
         }
         Ok(())
+    }
+
+    /// Hands an acknowledged append to every subscriber, waiting while one is full (so a
+    /// slow consumer slows ingest instead of losing records); gone subscribers are dropped.
+    async fn publish(&self, appended: crate::Appended) {
+        let subscribers: Vec<_> = self.subscribers.lock().clone();
+        if subscribers.is_empty() {
+            return;
+        }
+        let mut gone = false;
+        for subscriber in &subscribers {
+            gone |= subscriber.send(appended.clone()).await.is_err();
+        }
+        if gone {
+            self.subscribers.lock().retain(|s| !s.is_closed());
+        }
+    }
+
+    pub(crate) fn subscribe(
+        &self,
+        capacity: usize,
+    ) -> tokio::sync::mpsc::Receiver<crate::Appended> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(capacity.max(1));
+        self.subscribers.lock().push(sender);
+        receiver
     }
 
     pub(crate) fn session_context(
@@ -356,7 +423,12 @@ impl Engine {
             expired.into_iter().map(|(_, path)| path).collect()
         };
         for path in expired {
-            if let Err(error) = std::fs::remove_file(&path)
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            if let Err(error) = removed
                 && error.kind() != std::io::ErrorKind::NotFound
             {
                 tracing::warn!(%error, path = %path.display(), "failed to delete a dropped file");
@@ -372,6 +444,9 @@ impl Engine {
             pending.push((deadline, self.shared.data_dir.join(&entry.path)));
             if let Some(sidecar) = &entry.trace_index_path {
                 pending.push((deadline, self.shared.data_dir.join(sidecar)));
+            }
+            if let Some(index) = &entry.search_index_path {
+                pending.push((deadline, self.shared.data_dir.join(index)));
             }
             if let Some(sidecar) = &entry.span_rollups {
                 pending.push((deadline, self.shared.data_dir.join(&sidecar.path)));
@@ -397,6 +472,10 @@ impl Engine {
             state.tail.release(released_generations);
             (state.manifest.files.len(), state.tail.unflushed_bytes())
         };
+        if !removed.is_empty() {
+            let live = self.shared.state.lock().manifest.files.clone();
+            self.shared.search_indexes.retain_live(&live);
+        }
         self.metrics.parquet_files.set(files as i64);
         self.metrics.unflushed_bytes.set(unflushed_bytes as i64);
     }

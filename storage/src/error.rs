@@ -61,6 +61,9 @@ pub enum StorageError {
     /// An internal invariant failed (a bug, not an input problem).
     #[error("internal storage error: {0}")]
     Internal(String),
+    /// A search or read request is invalid (bad range, too many buckets).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
     /// Another process holds the data directory.
     #[error("data directory is in use by another process (lock `{path}` is held)")]
     Locked {
@@ -86,7 +89,7 @@ impl StorageError {
             StorageError::Overloaded(_)
             | StorageError::DiskFull { .. }
             | StorageError::ShuttingDown => ErrorKind::Unavailable,
-            StorageError::Config(_) => ErrorKind::BadRequest,
+            StorageError::Config(_) | StorageError::InvalidRequest(_) => ErrorKind::BadRequest,
             StorageError::TooLarge(_) => ErrorKind::ResourceExhausted,
             StorageError::Io { .. }
             | StorageError::Corrupt { .. }

@@ -31,6 +31,7 @@ mod metrics;
 mod partition;
 mod recovery;
 mod retention;
+mod search;
 mod segments;
 mod tail;
 mod trace_index;
@@ -42,6 +43,9 @@ pub use fault::CrashPoint;
 pub use manifest::{FileEntry, Manifest, PartitionKey, RollupSidecar};
 pub use rollups::{DurationSketch, RollupCell, RollupKey, SpanRollups};
 pub use schema::{logs_schema, metrics_schema, spans_schema};
+pub use search::{
+    MAX_HISTOGRAM_BUCKETS, MAX_SEARCH_LIMIT, SearchCursor, SearchPage, SearchRequest,
+};
 
 use std::sync::Arc;
 
@@ -56,6 +60,28 @@ pub enum Payload {
     Logs(LogBatch),
     /// Metric points.
     Metrics(MetricBatch),
+}
+
+/// One acknowledged append, as subscribers of [`Store::subscribe_appends`] receive it.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// Sequence number: appends numbered up to [`PinnedSession::seq`] are in that session's
+    /// tables, later ones are not.
+    pub seq: u64,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Signal.
+    pub signal: lookout_model::Signal,
+    /// The rows, in the signal's table schema.
+    pub batch: datafusion::arrow::record_batch::RecordBatch,
+}
+
+/// A DataFusion session whose tables are fixed at one consistent snapshot.
+pub struct PinnedSession {
+    /// Appends numbered up to this are in the tables; later ones are not.
+    pub seq: u64,
+    /// The session with `spans`, `logs` and `metrics` of one tenant.
+    pub context: datafusion::prelude::SessionContext,
 }
 
 /// Time range `[start, end]` in Unix nanoseconds, both inclusive.
@@ -119,6 +145,14 @@ impl Store {
         self.inner.clone().run_background(shutdown).await
     }
 
+    /// Every append acknowledged from now on (not necessarily in sequence order), through a
+    /// bounded channel: when the receiver falls `capacity` appends behind, appends wait for
+    /// it. Derived state (SLO buckets) combines this with [`Reader::pinned_session`] to count
+    /// each record exactly once.
+    pub fn subscribe_appends(&self, capacity: usize) -> tokio::sync::mpsc::Receiver<Appended> {
+        self.inner.subscribe(capacity)
+    }
+
     /// Flushes the in-memory tail to Parquet now (used by shutdown and tests).
     pub async fn flush(&self) -> Result<(), StorageError> {
         self.inner.flush_all().await
@@ -174,6 +208,23 @@ impl Reader {
         self.inner.session_context(tenant)
     }
 
+    /// A session over one consistent snapshot of the tenant's tables, with the sequence
+    /// number of the last append it contains.
+    pub fn pinned_session(&self, tenant: &TenantId) -> Result<PinnedSession, StorageError> {
+        crate::table::pinned_session(&self.inner.shared, tenant)
+    }
+
+    /// Like [`Reader::session_context`], plus the SQL function `matches(column, 'query')`:
+    /// as a `WHERE` condition on `logs` or `spans` it is answered from the full-text index
+    /// (only matching rows are read); `parser` turns its query text into a syntax tree.
+    pub fn session_context_with_search(
+        &self,
+        tenant: &TenantId,
+        parser: table::SearchParser,
+    ) -> Result<datafusion::prelude::SessionContext, StorageError> {
+        table::session_context_with(&self.inner.shared, tenant, Some(parser))
+    }
+
     /// The time range that spans of `trace_id` cover, from the trace-id index, or `None` when
     /// the trace is unknown.
     pub fn trace_time_range(&self, tenant: &TenantId, trace_id: &TraceId) -> Option<TimeRange> {
@@ -212,4 +263,82 @@ impl Reader {
     ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, StorageError> {
         self.inner.spans_of_traces(tenant, trace_ids, columns).await
     }
+
+    /// Full-text search over `signal`'s table (`Logs` or `Traces`), newest first, over the
+    /// Parquet files' indexes and the unflushed tail (acknowledged records are found at once).
+    ///
+    /// Errors: [`ErrorKind::BadRequest`] for a metrics search.
+    pub async fn search(
+        &self,
+        tenant: &TenantId,
+        signal: lookout_model::Signal,
+        request: SearchRequest,
+    ) -> Result<SearchPage, StorageError> {
+        if signal == lookout_model::Signal::Metrics {
+            return Err(StorageError::InvalidRequest(
+                "metrics are not full-text indexed".into(),
+            ));
+        }
+        self.inner.search(tenant, signal, request).await
+    }
+
+    /// Counts of records matching `query` per `step_nanos` bucket of `range`, oldest first.
+    ///
+    /// Errors: [`ErrorKind::BadRequest`] for a non-positive step, an empty range or more than
+    /// [`MAX_HISTOGRAM_BUCKETS`] buckets.
+    pub async fn search_histogram(
+        &self,
+        tenant: &TenantId,
+        signal: lookout_model::Signal,
+        query: lookout_model::search::SearchQuery,
+        range: TimeRange,
+        step_nanos: i64,
+    ) -> Result<Vec<u64>, StorageError> {
+        if signal == lookout_model::Signal::Metrics {
+            return Err(StorageError::InvalidRequest(
+                "metrics are not full-text indexed".into(),
+            ));
+        }
+        self.inner
+            .search_histogram(tenant, signal, query, range, step_nanos)
+            .await
+    }
+
+    /// Every acknowledged append of logs and spans from now on (all tenants: filter on
+    /// [`Appended::tenant`]). A receiver that falls behind gets `Lagged` and misses appends.
+    pub fn subscribe_appends(&self) -> tokio::sync::broadcast::Receiver<Arc<Appended>> {
+        self.inner.appended.subscribe()
+    }
+
+    /// The rows of `rows` (a table of `signal`) matching `query`, in order; for live tails.
+    pub async fn filter_rows(
+        &self,
+        signal: lookout_model::Signal,
+        rows: datafusion::arrow::record_batch::RecordBatch,
+        query: lookout_model::search::SearchQuery,
+    ) -> Result<datafusion::arrow::record_batch::RecordBatch, StorageError> {
+        tokio::task::spawn_blocking(move || search::filter_batch(signal, &rows, &query))
+            .await
+            .map_err(|error| StorageError::Internal(format!("filter task failed: {error}")))?
+    }
+}
+
+/// Builds a standalone full-text index of `rows` (a batch of `signal`'s table) in the empty
+/// or absent directory `dir`, as a flush does for each Parquet file; returns the index's size
+/// in bytes. For benchmarks and tools: the store builds its own indexes.
+pub fn build_search_index(
+    dir: &std::path::Path,
+    signal: lookout_model::Signal,
+    rows: &datafusion::arrow::record_batch::RecordBatch,
+) -> Result<u64, StorageError> {
+    search::write_file_index(dir, signal, rows)?;
+    let mut size_bytes = 0;
+    for entry in std::fs::read_dir(dir).map_err(|error| StorageError::io(dir, error))? {
+        let entry = entry.map_err(|error| StorageError::io(dir, error))?;
+        size_bytes += entry
+            .metadata()
+            .map_err(|error| StorageError::io(entry.path(), error))?
+            .len();
+    }
+    Ok(size_bytes)
 }

@@ -40,6 +40,9 @@ pub struct FileEntry {
     /// The trace-id sidecar (spans only), relative to the data directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_index_path: Option<String>,
+    /// The full-text index directory (logs and spans), relative to the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_index_path: Option<String>,
     /// The RED rollups of the file's spans (spans only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span_rollups: Option<RollupSidecar>,
@@ -163,6 +166,7 @@ mod tests {
             min_time_unix_nanos: 1,
             max_time_unix_nanos: 2,
             trace_index_path: None,
+            search_index_path: None,
             span_rollups: None,
         };
         let manifest = Manifest::default().with_changes(&[], std::slice::from_ref(&entry));

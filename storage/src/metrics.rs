@@ -20,6 +20,8 @@ pub(crate) struct StorageMetrics {
     pub(crate) parquet_flush_duration_seconds: Histogram,
     /// `lookout_parquet_files`.
     pub(crate) parquet_files: Gauge,
+    /// `lookout_search_duration_seconds`.
+    pub(crate) search_duration_seconds: Histogram,
     /// `lookout_storage_unflushed_bytes`.
     pub(crate) unflushed_bytes: Gauge,
     /// `lookout_storage_compactions_total`.
@@ -40,6 +42,7 @@ impl StorageMetrics {
             wal_truncated_bytes: Counter::default(),
             parquet_flush_duration_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             parquet_files: Gauge::default(),
+            search_duration_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             unflushed_bytes: Gauge::default(),
             compactions: Counter::default(),
             retention_dropped_partitions: Counter::default(),
@@ -69,6 +72,11 @@ impl StorageMetrics {
             "lookout_parquet_flush_duration_seconds",
             "Time to write the in-memory tail to Parquet and commit the manifest",
             metrics.parquet_flush_duration_seconds.clone(),
+        );
+        registry.register(
+            "lookout_search_duration_seconds",
+            "Time to run one full-text search (index lookups and row reads)",
+            metrics.search_duration_seconds.clone(),
         );
         registry.register(
             "lookout_parquet_files",

@@ -105,6 +105,7 @@ pub(crate) fn recover(
             tail,
             manifest: Arc::new(manifest),
             trace_index,
+            append_seq: 0,
         },
         dedup,
         next_segment_id: replayed.next_segment_id,
@@ -121,6 +122,7 @@ fn collect_garbage(data_dir: &Path, manifest: &Manifest) -> Result<(), StorageEr
         .flat_map(|file| {
             std::iter::once(&file.path)
                 .chain(file.trace_index_path.as_ref())
+                .chain(file.search_index_path.as_ref())
                 .chain(file.span_rollups.as_ref().map(|sidecar| &sidecar.path))
         })
         .map(|relative| data_dir.join(relative))
@@ -143,7 +145,17 @@ fn remove_unlisted(dir: &Path, live: &HashSet<PathBuf>) -> Result<bool, StorageE
     let entries = fs::read_dir(dir).map_err(|error| StorageError::io(dir, error))?;
     for entry in entries {
         let path = entry.map_err(|error| StorageError::io(dir, error))?.path();
-        if path.is_dir() {
+        if live.contains(&path) {
+            // A live file, or a live index directory (kept whole).
+            empty = false;
+        } else if path.is_dir()
+            && path
+                .extension()
+                .is_some_and(|ext| ext == "idx" || ext == "tmp")
+        {
+            tracing::info!(path = %path.display(), "deleting an index directory the manifest does not list");
+            fs::remove_dir_all(&path).map_err(|error| StorageError::io(&path, error))?;
+        } else if path.is_dir() {
             if remove_unlisted(&path, live)? {
                 if let Err(error) = fs::remove_dir(&path) {
                     tracing::debug!(%error, path = %path.display(), "could not remove an empty directory");
@@ -152,8 +164,6 @@ fn remove_unlisted(dir: &Path, live: &HashSet<PathBuf>) -> Result<bool, StorageE
             } else {
                 empty = false;
             }
-        } else if live.contains(&path) {
-            empty = false;
         } else {
             tracing::info!(path = %path.display(), "deleting a file the manifest does not list");
             fs::remove_file(&path).map_err(|error| StorageError::io(&path, error))?;

@@ -166,6 +166,13 @@ pub(crate) fn write_segment(
     } else {
         None
     };
+    let search_index_path = if signal == Signal::Metrics {
+        None
+    } else {
+        let relative = crate::search::index_path_for(&relative_path);
+        crate::search::write_file_index(&absolute(data_dir, &relative), signal, &sorted)?;
+        Some(relative)
+    };
     let span_rollups = if signal == Signal::Traces {
         let rollups = SpanRollups::from_spans_batch(&sorted)?;
         let (min_minute, max_minute) = rollups.minute_bounds().unwrap_or((0, 0));
@@ -194,6 +201,7 @@ pub(crate) fn write_segment(
             min_time_unix_nanos: min_time,
             max_time_unix_nanos: max_time,
             trace_index_path,
+            search_index_path,
             span_rollups,
         },
         trace_index,

@@ -2,6 +2,7 @@
 //! (live Parquet files + tail batches, under one lock) and unions a Parquet scan over exactly
 //! those files with a memory scan of the tail.
 
+mod matches;
 mod rollups;
 mod time_filter;
 
@@ -33,6 +34,7 @@ use crate::engine::{Shared, Snapshot};
 use crate::manifest::FileEntry;
 use crate::schema::{event_time_column, schema_for, table_name};
 
+pub use matches::SearchParser;
 pub use time_filter::{TimeBounds, time_bounds};
 
 /// The session settings every Lookout query runs with.
@@ -49,7 +51,19 @@ pub(crate) fn session_context(
     shared: &Arc<Shared>,
     tenant: &TenantId,
 ) -> Result<SessionContext, StorageError> {
+    session_context_with(shared, tenant, None)
+}
+
+/// A session with the tenant's three tables and, given a parser, the `matches()` function.
+pub(crate) fn session_context_with(
+    shared: &Arc<Shared>,
+    tenant: &TenantId,
+    parser: Option<SearchParser>,
+) -> Result<SessionContext, StorageError> {
     let context = SessionContext::new_with_config(session_config());
+    if parser.is_some() {
+        context.register_udf(matches::matches_udf());
+    }
     for signal in Signal::ALL {
         let table = SignalTable {
             shared: shared.clone(),
@@ -57,6 +71,7 @@ pub(crate) fn session_context(
             signal,
             schema: schema_for(signal),
             fixed: None,
+            parser,
         };
         context.register_table(table_name(signal), Arc::new(table))?;
     }
@@ -65,6 +80,35 @@ pub(crate) fn session_context(
         Arc::new(rollups::RollupsTable::new(shared.clone(), tenant.clone())),
     )?;
     Ok(context)
+}
+
+/// A session whose three tables are fixed at one snapshot, taken under one lock together
+/// with the sequence number of the last append it holds.
+pub(crate) fn pinned_session(
+    shared: &Arc<Shared>,
+    tenant: &TenantId,
+) -> Result<crate::PinnedSession, StorageError> {
+    let (seq, snapshots) = {
+        let state = shared.state.lock();
+        let snapshots: Vec<(Signal, Snapshot)> = Signal::ALL
+            .into_iter()
+            .map(|signal| (signal, state.snapshot(tenant, signal)))
+            .collect();
+        (state.append_seq, snapshots)
+    };
+    let context = SessionContext::new_with_config(session_config());
+    for (signal, snapshot) in snapshots {
+        let table = SignalTable {
+            shared: shared.clone(),
+            tenant: tenant.clone(),
+            signal,
+            schema: schema_for(signal),
+            fixed: Some(snapshot),
+            parser: None,
+        };
+        context.register_table(table_name(signal), Arc::new(table))?;
+    }
+    Ok(crate::PinnedSession { seq, context })
 }
 
 /// Reads the spans of one trace from a prepared snapshot, sorted by start time.
@@ -80,6 +124,7 @@ pub(crate) async fn read_trace(
         signal: Signal::Traces,
         schema: schema_for(Signal::Traces),
         fixed: Some(snapshot),
+        parser: None,
     };
     let batches = context
         .read_table(Arc::new(table))?
@@ -108,6 +153,7 @@ pub(crate) async fn read_traces(
         signal: Signal::Traces,
         schema: schema_for(Signal::Traces),
         fixed: Some(snapshot),
+        parser: None,
     };
     let wanted = trace_ids.iter().map(|id| lit(id.to_hex())).collect();
     let mut frame = context
@@ -132,6 +178,8 @@ struct SignalTable {
     schema: SchemaRef,
     /// A snapshot taken in advance (trace reads); live tables snapshot at each scan.
     fixed: Option<Snapshot>,
+    /// Parses `matches()` queries; without it `matches()` is not pushed down.
+    parser: Option<SearchParser>,
 }
 
 #[async_trait]
@@ -148,8 +196,21 @@ impl TableProvider for SignalTable {
         &self,
         filters: &[&Expr],
     ) -> DataFusionResult<Vec<TableProviderFilterPushDown>> {
-        // Used for file pruning and Parquet predicates, but always re-checked above the scan.
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // Used for file pruning and Parquet predicates, but always re-checked above the scan;
+        // `matches()` is answered by the index alone.
+        Ok(filters
+            .iter()
+            .map(|filter| {
+                if self.parser.is_some()
+                    && self.signal != Signal::Metrics
+                    && matches::matches_text(filter).is_some()
+                {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
     }
 
     async fn scan(
@@ -164,6 +225,14 @@ impl TableProvider for SignalTable {
             None => self.shared.snapshot(&self.tenant, self.signal),
         };
         let (lower, upper) = time_bounds(filters, event_time_column(self.signal));
+        if let Some(parser) = self.parser.filter(|_| self.signal != Signal::Metrics) {
+            let texts: Vec<&str> = filters.iter().filter_map(matches::matches_text).collect();
+            if !texts.is_empty() {
+                return self
+                    .index_scan(parser, &texts, lower, upper, projection)
+                    .await;
+            }
+        }
         let files: Vec<FileEntry> = snapshot
             .files
             .into_iter()
@@ -202,6 +271,49 @@ impl TableProvider for SignalTable {
 }
 
 impl SignalTable {
+    /// Answers a scan with `matches()` filters from the full-text index: only matching rows
+    /// are read.
+    async fn index_scan(
+        &self,
+        parser: SearchParser,
+        texts: &[&str],
+        lower: Option<i64>,
+        upper: Option<i64>,
+        projection: Option<&Vec<usize>>,
+    ) -> DataFusionResult<Arc<dyn ExecutionPlan>> {
+        let mut queries = Vec::with_capacity(texts.len());
+        for text in texts {
+            let query = parser(text).map_err(|message| {
+                datafusion::error::DataFusionError::Plan(format!("matches(): {message}"))
+            })?;
+            queries.push(query);
+        }
+        let query = if queries.len() == 1 {
+            queries.pop().expect("one query")
+        } else {
+            lookout_model::search::SearchQuery::And(queries)
+        };
+        let range = crate::TimeRange {
+            start_unix_nanos: lower.unwrap_or(i64::MIN),
+            end_unix_nanos: upper.unwrap_or(i64::MAX),
+        };
+        let shared = self.shared.clone();
+        let (tenant, signal) = (self.tenant.clone(), self.signal);
+        let batches = tokio::task::spawn_blocking(move || {
+            crate::search::search_all_rows(&shared, &tenant, signal, &query, range)
+        })
+        .await
+        .map_err(|error| datafusion::error::DataFusionError::External(Box::new(error)))?
+        .map_err(|error| datafusion::error::DataFusionError::External(Box::new(error)))?;
+        if batches.is_empty() {
+            let projected = project_schema(&self.schema, projection)?;
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        let exec: Arc<dyn ExecutionPlan> =
+            MemorySourceConfig::try_new_exec(&[batches], self.schema.clone(), projection.cloned())?;
+        Ok(exec)
+    }
+
     async fn parquet_scan(
         &self,
         state: &dyn Session,

@@ -31,6 +31,8 @@ pub(crate) struct TailBuffer {
     pub(crate) trace_ranges: HashMap<TraceId, TraceSpan>,
     /// For spans: the RED rollups of exactly the spans in `batches`.
     pub(crate) rollups: SpanRollups,
+    /// The full-text index of `batches` (logs and spans), built when first searched.
+    pub(crate) search: Arc<crate::search::TailSearchIndex>,
 }
 
 /// Key of a tail buffer.
@@ -163,6 +165,19 @@ impl Tail {
         let key = (tenant.clone(), signal);
         self.buffers(&key)
             .flat_map(|buffer| buffer.batches.iter().cloned())
+            .collect()
+    }
+
+    /// The search index and batches of every buffer of (tenant, signal), sealed ones first.
+    pub(crate) fn search_sources(
+        &self,
+        tenant: &TenantId,
+        signal: Signal,
+    ) -> Vec<(Arc<crate::search::TailSearchIndex>, Vec<RecordBatch>)> {
+        let key = (tenant.clone(), signal);
+        self.buffers(&key)
+            .filter(|buffer| !buffer.batches.is_empty())
+            .map(|buffer| (buffer.search.clone(), buffer.batches.clone()))
             .collect()
     }
 

@@ -5,5 +5,7 @@ mod crash;
 mod depcheck;
 mod otel_python;
 mod otel_rust;
+mod search;
+mod slo;
 mod span_analytics;
 mod support;

@@ -83,6 +83,7 @@ fn python_sdk_over_every_transport_round_trips() {
             1,
         );
         assert_eq!(logs, 1, "{transport}: the log carries its span's ids");
+        trace_and_logs_link_both_ways(&daemon, transport, &service, trace_id, span_id);
 
         // The SDK exports cumulative points at flush and again at shutdown: every stored
         // point carries the same cumulative value.
@@ -111,4 +112,66 @@ fn python_sdk_over_every_transport_round_trips() {
         assert_eq!(histogram[0]["metric_type"], "histogram");
         assert_eq!(histogram[0]["temporality"], "cumulative");
     }
+}
+
+/// Trace -> logs (the trace answer lists its logs tied to their span) and log -> trace (a
+/// search hit links to its trace, and following the link gives the span that logged).
+fn trace_and_logs_link_both_ways(
+    daemon: &Daemon,
+    transport: &str,
+    service: &str,
+    trace_id: &str,
+    span_id: &str,
+) {
+    let (status, trace) = daemon.trace(trace_id);
+    assert_eq!(status, 200, "{transport}: {trace}");
+    let logs = trace["logs"].as_array().expect("trace answer lists logs");
+    assert_eq!(logs.len(), 1, "{transport}: {trace}");
+    assert_eq!(logs[0]["span_id"], span_id);
+    assert_eq!(logs[0]["body"], "pricing slow for cart 42");
+
+    let search: serde_json::Value = reqwest::blocking::Client::new()
+        .get(
+            reqwest::Url::parse_with_params(
+                &format!("{}/api/v1/logs", daemon.api_url()),
+                &[(
+                    "q",
+                    format!("service:{service} AND severity>=warn AND \"pricing slow\""),
+                )],
+            )
+            .expect("valid URL"),
+        )
+        .send()
+        .expect("search logs")
+        .json()
+        .expect("search answer");
+    let hits = search["logs"].as_array().expect("hits");
+    assert_eq!(hits.len(), 1, "{transport}: {search}");
+    let link = hits[0]["trace_link"].as_str().expect("a trace link");
+    assert_eq!(link, format!("/api/v1/traces/{trace_id}"));
+    let linked: serde_json::Value = reqwest::blocking::get(format!("{}{link}", daemon.api_url()))
+        .expect("follow the link")
+        .json()
+        .expect("trace answer");
+    let spans = linked["spans"].as_array().expect("spans");
+    assert!(
+        spans.iter().any(|span| span["span_id"] == span_id),
+        "{transport}: the linked trace holds the span that logged: {linked}"
+    );
+
+    let found: serde_json::Value = reqwest::blocking::Client::new()
+        .get(
+            reqwest::Url::parse_with_params(
+                &format!("{}/api/v1/spans", daemon.api_url()),
+                &[("q", format!("service:{service} \"price service timeout\""))],
+            )
+            .expect("valid URL"),
+        )
+        .send()
+        .expect("search spans")
+        .json()
+        .expect("span search answer");
+    let spans = found["spans"].as_array().expect("spans");
+    assert_eq!(spans.len(), 1, "{transport}: {found}");
+    assert_eq!(spans[0]["span_id"], span_id);
 }

@@ -221,6 +221,23 @@ impl Daemon {
         }
     }
 
+    /// `GET` an API path: status and JSON body (`Null` when the body is not JSON).
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let response = reqwest::blocking::get(format!("{}{path}", self.api_url())).expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
+    }
+
+    /// Sends SIGHUP (reload the SLO rules).
+    pub fn hangup(&self) {
+        let pid = self.child.as_ref().expect("daemon running").id();
+        let status = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -HUP failed");
+    }
+
     /// `GET /api/v1/traces/{id}`: status and body.
     pub fn trace(&self, trace_id: &str) -> (u16, Value) {
         let response =

@@ -1,3 +1,4 @@
 //! Integration tests of the query crate over a real store.
 
+mod slo_math;
 mod sql;

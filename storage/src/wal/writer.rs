@@ -50,6 +50,8 @@ pub(crate) struct AppendOutcome {
     pub(crate) buffered_rows: usize,
     /// Bytes not yet in Parquet.
     pub(crate) unflushed_bytes: u64,
+    /// The append's sequence number (see `State::append_seq`).
+    pub(crate) seq: u64,
 }
 
 /// What a seal hands to the flush: the sealed segment and every sealed generation.
@@ -252,17 +254,19 @@ impl WriterThread {
                     state.tail.add_rollups(&tenant, rollups);
                 }
                 let buffered_rows = state.tail.insert(&tenant, signal, batch);
-                answers.push((waiter, buffered_rows));
+                state.append_seq += 1;
+                answers.push((waiter, buffered_rows, state.append_seq));
             }
             state.tail.unflushed_bytes()
         };
         self.metrics
             .unflushed_bytes
             .set(i64::try_from(unflushed_bytes).unwrap_or(i64::MAX));
-        for (waiter, buffered_rows) in answers {
+        for (waiter, buffered_rows, seq) in answers {
             let _ = waiter.send(Ok(AppendOutcome {
                 buffered_rows,
                 unflushed_bytes,
+                seq,
             }));
         }
     }
@@ -362,6 +366,7 @@ mod tests {
         let shared = Arc::new(Shared {
             data_dir: dir.path().to_owned(),
             state: Default::default(),
+            search_indexes: Default::default(),
         });
         let tenant = TenantId::default_tenant();
         let batch = crate::rows::logs_to_batch(&Default::default()).unwrap();
@@ -417,6 +422,7 @@ mod tests {
         let shared = Arc::new(Shared {
             data_dir: dir.path().to_owned(),
             state: Default::default(),
+            search_indexes: Default::default(),
         });
         let mut writer = WriterThread {
             wal_dir: dir.path().to_owned(),

@@ -3,6 +3,7 @@
 mod crash;
 mod reads;
 mod roundtrip;
+mod search;
 mod span_proptest;
 mod support;
 mod wal;
