@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod ids;
+pub mod prometheus;
 pub mod search;
 pub mod slo;
 pub mod telemetry;

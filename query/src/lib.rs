@@ -8,6 +8,8 @@ pub mod api;
 pub mod error;
 pub mod json_rows;
 pub mod params;
+pub mod prometheus;
+pub mod promql;
 pub mod search;
 pub mod search_parser;
 pub mod search_tail;
@@ -19,4 +21,5 @@ pub mod trace;
 
 pub use api::{ApiState, router};
 pub use error::QueryError;
+pub use prometheus::{PrometheusApi, prometheus_router};
 pub use sql::{QueryConfig, QueryFileConfig, SqlOutcome};

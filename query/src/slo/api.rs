@@ -118,7 +118,7 @@ async fn detail_handler(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let started = Instant::now();
-    let result = (|| {
+    let result = async {
         let id = slo_id(&id)?;
         if !check_tenant(&state, &headers) {
             return Err(QueryError::NotFound(format!("no SLO named `{id}`")));
@@ -127,8 +127,10 @@ async fn detail_handler(
         state
             .engine
             .detail(&id, range.start, range.end, range.step_secs)
+            .await
             .map(axum::Json)
-    })();
+    }
+    .await;
     finish(&state.api, "slo", started, result)
 }
 

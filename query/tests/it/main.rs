@@ -1,4 +1,7 @@
 //! Integration tests of the query crate over a real store.
 
+mod prometheus_api;
+mod promql;
 mod slo_math;
+mod slo_metric;
 mod sql;
