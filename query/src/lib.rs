@@ -7,12 +7,14 @@
 pub mod api;
 pub mod error;
 pub mod json_rows;
+pub mod params;
 pub mod prometheus;
 pub mod promql;
 pub mod search;
 pub mod search_parser;
 pub mod search_tail;
 pub mod slo;
+pub mod span_analytics;
 pub mod sql;
 pub mod telemetry;
 pub mod trace;

@@ -8,4 +8,5 @@ mod otel_rust;
 mod prometheus;
 mod search;
 mod slo;
+mod span_analytics;
 mod support;
