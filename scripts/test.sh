@@ -10,6 +10,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 echo "== test dependencies"
 bash scripts/python-env.sh >/dev/null
+bash scripts/prometheus.sh >/dev/null
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

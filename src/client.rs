@@ -1,4 +1,7 @@
-//! Command-line clients of a running daemon: `lookout sql` and `lookout trace`.
+//! Command-line clients of a running daemon: `lookout sql` and `lookout trace`; trace search,
+//! RED and the service graph are in `client/span_analytics.rs`.
+
+pub mod span_analytics;
 
 mod logs;
 

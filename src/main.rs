@@ -31,6 +31,12 @@ enum Command {
     Sql(client::SqlArgs),
     /// Fetch every span of a trace from a daemon.
     Trace(client::TraceArgs),
+    /// Search traces by service, operation, duration, status and attributes.
+    Traces(client::span_analytics::TracesArgs),
+    /// Rate, errors and duration per service and operation.
+    Services(client::span_analytics::ServicesArgs),
+    /// Calls between services.
+    ServiceGraph(client::span_analytics::ServiceGraphArgs),
     /// SLOs: validate rules, import Sloth files, list, show and backtest.
     #[command(subcommand)]
     Slo(slo_cli::SloCommand),
@@ -64,6 +70,9 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(args.resolve()?).await,
             Command::Sql(args) => client::sql(args).await,
             Command::Trace(args) => client::trace(args).await,
+            Command::Traces(args) => client::span_analytics::traces(args).await,
+            Command::Services(args) => client::span_analytics::services(args).await,
+            Command::ServiceGraph(args) => client::span_analytics::service_graph(args).await,
             Command::Slo(command) => slo_cli::run(command).await,
             Command::Logs(args) => client::logs(args).await,
             Command::Alerts(args) => alert_cli::alerts(args).await,

@@ -54,6 +54,11 @@ pub async fn run_until(config: ServeConfig, shutdown: watch::Receiver<bool>) -> 
     alerting.register_metrics(&mut registry);
     // Subscribed before anything is appended, so the engine sees every record.
     let slo_appends = store.subscribe_appends(SLO_QUEUE_APPENDS);
+    let prometheus_api = lookout_query::PrometheusApi::new(
+        store.reader(),
+        lookout_query::promql::PromqlConfig::default(),
+        &mut registry,
+    );
     let process = ProcessMetrics::register(&mut registry);
     let ready = Arc::new(AtomicBool::new(false));
     let ops = OpsState::new(registry, process, ready.clone());
@@ -75,7 +80,9 @@ pub async fn run_until(config: ServeConfig, shutdown: watch::Receiver<bool>) -> 
             slo_engine.clone(),
         ))
         .merge(lookout_query::alerting::api::router(alerting.clone()))
-        .merge(self_telemetry::router(ops));
+        .merge(self_telemetry::router(ops))
+        .merge(lookout_query::prometheus_router(prometheus_api))
+        .merge(lookout_collector::remote_write_router(collector.clone()));
     let slo_reload = Arc::new(tokio::sync::Notify::new());
     tokio::spawn(forward_sighup(slo_reload.clone()));
     let slo = tokio::spawn(slo_engine.clone().run(

@@ -2,6 +2,7 @@
 //! optionally gzipped.
 
 mod body;
+pub mod remote_write;
 
 use std::future::Future;
 use std::sync::Arc;

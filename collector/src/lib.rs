@@ -21,6 +21,7 @@ pub use config::{CollectorConfig, CollectorFileConfig};
 pub use convert::Converted;
 pub use error::{CollectorError, RejectReason};
 pub use grpc::serve_grpc;
+pub use http::remote_write::remote_write_router;
 pub use http::{http_router, serve_http};
 pub use tenant::tenant_for_request;
 

@@ -18,6 +18,8 @@ pub(crate) enum Transport {
     HttpProtobuf,
     /// OTLP/HTTP with a JSON body.
     HttpJson,
+    /// Prometheus remote write (snappy protobuf).
+    PrometheusRemoteWrite,
 }
 
 impl Transport {
@@ -27,6 +29,7 @@ impl Transport {
             Transport::Grpc => "grpc",
             Transport::HttpProtobuf => "http_protobuf",
             Transport::HttpJson => "http_json",
+            Transport::PrometheusRemoteWrite => "prometheus_remote_write",
         }
     }
 }

@@ -30,3 +30,5 @@ pub struct TraceResponse {
     #[serde(default)]
     pub logs: Vec<crate::search::LogHit>,
 }
+
+pub mod span_analytics;

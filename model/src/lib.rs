@@ -6,6 +6,7 @@
 pub mod alerting;
 pub mod api;
 pub mod ids;
+pub mod prometheus;
 pub mod search;
 pub mod slo;
 pub mod telemetry;

@@ -1,4 +1,5 @@
-//! The JSON HTTP API: `POST /api/v1/sql` and `GET /api/v1/traces/{trace_id}`.
+//! The JSON HTTP API: `POST /api/v1/sql` and `GET /api/v1/traces/{trace_id}`, plus trace
+//! search, RED per service and the service graph (`api/span_analytics.rs`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +13,8 @@ use axum::routing::{get, post};
 use lookout_model::TenantId;
 use lookout_model::api::SqlRequest;
 use lookout_storage::Reader;
+
+mod span_analytics;
 
 use crate::QueryError;
 use crate::search::{self, SearchError};
@@ -59,6 +62,9 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/sql", post(sql_handler))
         .route("/api/v1/traces/{trace_id}", get(trace_handler))
+        .route("/api/v1/traces", get(span_analytics::search_handler))
+        .route("/api/v1/services", get(span_analytics::services_handler))
+        .route("/api/v1/service-graph", get(span_analytics::graph_handler))
         .route("/api/v1/logs", get(logs_handler))
         .route("/api/v1/logs/histogram", get(logs_histogram_handler))
         .route("/api/v1/logs/tail", get(logs_tail_handler))

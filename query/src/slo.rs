@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod classify;
 pub mod duration;
 pub mod engine;
+pub mod metric;
 pub mod openslo;
 pub mod ring;
 pub mod rules;

@@ -175,6 +175,7 @@ mod tests {
             min_time_unix_nanos: 0,
             max_time_unix_nanos: 0,
             trace_index_path: None,
+            span_rollups: None,
             search_index_path: None,
         }
     }

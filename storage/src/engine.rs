@@ -15,6 +15,7 @@ use crate::dedup::DedupSet;
 use crate::manifest::{FileEntry, Manifest};
 use crate::metrics::StorageMetrics;
 use crate::recovery::recover;
+use crate::rollups::SpanRollups;
 use crate::rows::payload_to_batch;
 use crate::tail::Tail;
 use crate::trace_index::{FileTraceIndex, TraceSpan};
@@ -64,6 +65,42 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The rollups of `tenant` whose minute starts within `[start, end]` (Unix nanoseconds),
+    /// from the sidecars of live spans files and the tail, taken under one lock.
+    pub(crate) async fn span_rollups(
+        &self,
+        tenant: &TenantId,
+        start: i64,
+        end: i64,
+    ) -> Result<SpanRollups, StorageError> {
+        let (sidecars, mut rollups) = {
+            let state = self.state.lock();
+            let sidecars: Vec<PathBuf> = state
+                .manifest
+                .files
+                .iter()
+                .filter(|file| file.signal == Signal::Traces && &file.tenant == tenant)
+                .filter_map(|file| file.span_rollups.as_ref())
+                .filter(|sidecar| {
+                    sidecar.max_minute_unix_nanos >= start && sidecar.min_minute_unix_nanos <= end
+                })
+                .map(|sidecar| self.data_dir.join(&sidecar.path))
+                .collect();
+            (sidecars, state.tail.rollups(tenant, start, end))
+        };
+        if sidecars.is_empty() {
+            return Ok(rollups);
+        }
+        tokio::task::spawn_blocking(move || {
+            for path in sidecars {
+                crate::rollups::read_sidecar(&path, start, end, &mut rollups)?;
+            }
+            Ok(rollups)
+        })
+        .await
+        .map_err(|error| StorageError::Internal(format!("rollup read task failed: {error}")))?
+    }
+
     /// The files and tail batches of `(tenant, signal)`, taken under one lock.
     pub(crate) fn snapshot(&self, tenant: &TenantId, signal: Signal) -> Snapshot {
         self.state.lock().snapshot(tenant, signal)
@@ -198,12 +235,16 @@ impl Engine {
             tokio::task::spawn_blocking(move || {
                 let frame = encode_frame(&tenant, &payload)?;
                 let batch = payload_to_batch(&payload)?;
-                Ok::<_, StorageError>((frame, batch))
+                let rollups = match &payload {
+                    Payload::Spans(_) => Some(SpanRollups::from_spans_batch(&batch)?),
+                    _ => None,
+                };
+                Ok::<_, StorageError>((frame, batch, rollups))
             })
             .await
             .map_err(|error| StorageError::Internal(format!("encoding task failed: {error}")))?
         };
-        let (frame, batch) = encoded?;
+        let (frame, batch, rollups) = encoded?;
         let observed = batch.clone();
         let published = (self.appended.receiver_count() > 0 && signal != Signal::Metrics)
             .then(|| batch.clone());
@@ -214,6 +255,7 @@ impl Engine {
                 tenant: tenant.clone(),
                 signal,
                 batch,
+                rollups,
             })
             .await?;
         self.publish(crate::Appended {
@@ -324,6 +366,51 @@ impl Engine {
         crate::table::read_trace(&self.shared, snapshot, trace_id).await
     }
 
+    pub(crate) async fn span_rollups(
+        &self,
+        tenant: &TenantId,
+        range: TimeRange,
+    ) -> Result<SpanRollups, StorageError> {
+        self.shared
+            .span_rollups(tenant, range.start_unix_nanos, range.end_unix_nanos)
+            .await
+    }
+
+    pub(crate) async fn spans_of_traces(
+        &self,
+        tenant: &TenantId,
+        trace_ids: &[TraceId],
+        columns: &[&str],
+    ) -> Result<Vec<RecordBatch>, StorageError> {
+        if trace_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let snapshot = {
+            let state = self.shared.state.lock();
+            let files = state
+                .manifest
+                .files
+                .iter()
+                .filter(|file| file.signal == Signal::Traces && &file.tenant == tenant)
+                .filter(|file| {
+                    state
+                        .trace_index
+                        .get(&file.path)
+                        .is_none_or(|index| trace_ids.iter().any(|id| index.lookup(id).is_some()))
+                })
+                .cloned()
+                .collect();
+            Snapshot {
+                files,
+                tail: state.tail.batches_with_traces(tenant, trace_ids),
+            }
+        };
+        if snapshot.files.is_empty() && snapshot.tail.is_empty() {
+            return Ok(Vec::new());
+        }
+        crate::table::read_traces(&self.shared, snapshot, trace_ids, columns).await
+    }
+
     /// Deletes files whose grace period is over.
     pub(crate) fn delete_expired_files(&self) {
         let now = Instant::now();
@@ -360,6 +447,9 @@ impl Engine {
             }
             if let Some(index) = &entry.search_index_path {
                 pending.push((deadline, self.shared.data_dir.join(index)));
+            }
+            if let Some(sidecar) = &entry.span_rollups {
+                pending.push((deadline, self.shared.data_dir.join(&sidecar.path)));
             }
         }
     }

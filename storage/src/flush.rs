@@ -152,5 +152,8 @@ fn remove_written(data_dir: &std::path::Path, written: &[WrittenSegment]) {
         if let Some(index) = &segment.entry.search_index_path {
             let _ = std::fs::remove_dir_all(data_dir.join(index));
         }
+        if let Some(sidecar) = &segment.entry.span_rollups {
+            let _ = std::fs::remove_file(data_dir.join(&sidecar.path));
+        }
     }
 }

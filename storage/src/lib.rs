@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod fault;
 pub mod manifest;
+pub mod rollups;
 pub mod rows;
 pub mod schema;
 pub mod table;
@@ -39,7 +40,8 @@ mod wal;
 pub use config::StorageConfig;
 pub use error::{ErrorKind, StorageError};
 pub use fault::CrashPoint;
-pub use manifest::{FileEntry, Manifest, PartitionKey};
+pub use manifest::{FileEntry, Manifest, PartitionKey, RollupSidecar};
+pub use rollups::{DurationSketch, RollupCell, RollupKey, SpanRollups};
 pub use schema::{logs_schema, metrics_schema, spans_schema};
 pub use search::{
     MAX_HISTOGRAM_BUCKETS, MAX_SEARCH_LIMIT, SearchCursor, SearchPage, SearchRequest,
@@ -237,6 +239,29 @@ impl Reader {
         trace_id: &TraceId,
     ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, StorageError> {
         self.inner.trace_spans(tenant, trace_id).await
+    }
+
+    /// The RED rollups of `tenant` whose minute starts within `range`, merged per key: the
+    /// sidecars of the spans files that can hold such minutes plus the unflushed tail. Each
+    /// acknowledged span is counted exactly once. No span is read.
+    pub async fn span_rollups(
+        &self,
+        tenant: &TenantId,
+        range: TimeRange,
+    ) -> Result<SpanRollups, StorageError> {
+        self.inner.span_rollups(tenant, range).await
+    }
+
+    /// Every span of the given traces (rows of the `spans` schema, only the columns named in
+    /// `columns`, every column when empty), read only from the segments the trace-id index
+    /// names for these traces plus the unflushed tail.
+    pub async fn spans_of_traces(
+        &self,
+        tenant: &TenantId,
+        trace_ids: &[TraceId],
+        columns: &[&str],
+    ) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, StorageError> {
+        self.inner.spans_of_traces(tenant, trace_ids, columns).await
     }
 
     /// Full-text search over `signal`'s table (`Logs` or `Traces`), newest first, over the

@@ -43,6 +43,20 @@ pub struct FileEntry {
     /// The full-text index directory (logs and spans), relative to the data directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search_index_path: Option<String>,
+    /// The RED rollups of the file's spans (spans only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_rollups: Option<RollupSidecar>,
+}
+
+/// A spans file's `span_rollups` sidecar: the rollups of exactly the spans in that file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollupSidecar {
+    /// Path relative to the data directory.
+    pub path: String,
+    /// Earliest rollup minute in the sidecar, Unix nanoseconds.
+    pub min_minute_unix_nanos: i64,
+    /// Latest rollup minute in the sidecar, Unix nanoseconds.
+    pub max_minute_unix_nanos: i64,
 }
 
 impl FileEntry {
@@ -153,6 +167,7 @@ mod tests {
             max_time_unix_nanos: 2,
             trace_index_path: None,
             search_index_path: None,
+            span_rollups: None,
         };
         let manifest = Manifest::default().with_changes(&[], std::slice::from_ref(&entry));
         manifest.store(dir.path()).unwrap();

@@ -12,6 +12,7 @@ use crate::dedup::DedupSet;
 use crate::engine::{State, payload_record_count, payload_signal};
 use crate::manifest::{FileEntry, Manifest, write_file_durably};
 use crate::metrics::StorageMetrics;
+use crate::rollups::SpanRollups;
 use crate::rows::payload_to_batch;
 use crate::segments::read_segment;
 use crate::tail::Tail;
@@ -87,7 +88,11 @@ pub(crate) fn recover(
         }
         replayed_records += records as u64;
         let batch = payload_to_batch(&payload)?;
-        tail.insert(&entry.tenant, payload_signal(&payload), batch);
+        let signal = payload_signal(&payload);
+        if signal == Signal::Traces {
+            tail.add_rollups(&entry.tenant, SpanRollups::from_spans_batch(&batch)?);
+        }
+        tail.insert(&entry.tenant, signal, batch);
     }
     metrics.wal_replayed_records.inc_by(replayed_records);
     if replayed_records > 0 {
@@ -118,6 +123,7 @@ fn collect_garbage(data_dir: &Path, manifest: &Manifest) -> Result<(), StorageEr
             std::iter::once(&file.path)
                 .chain(file.trace_index_path.as_ref())
                 .chain(file.search_index_path.as_ref())
+                .chain(file.span_rollups.as_ref().map(|sidecar| &sidecar.path))
         })
         .map(|relative| data_dir.join(relative))
         .collect();

@@ -20,8 +20,9 @@ use datafusion::parquet::schema::types::ColumnPath;
 use lookout_model::{Signal, TenantId};
 
 use crate::StorageError;
-use crate::manifest::{FileEntry, absolute, write_file_durably};
+use crate::manifest::{FileEntry, RollupSidecar, absolute, write_file_durably};
 use crate::partition::{hour_start_unix_secs, partition_dir, unique_file_stem};
+use crate::rollups::{SpanRollups, write_sidecar};
 use crate::rows::arrow_error;
 use crate::schema::{event_time_column, schema_for};
 use crate::trace_index::FileTraceIndex;
@@ -172,6 +173,19 @@ pub(crate) fn write_segment(
         crate::search::write_file_index(&absolute(data_dir, &relative), signal, &sorted)?;
         Some(relative)
     };
+    let span_rollups = if signal == Signal::Traces {
+        let rollups = SpanRollups::from_spans_batch(&sorted)?;
+        let (min_minute, max_minute) = rollups.minute_bounds().unwrap_or((0, 0));
+        let relative = format!("{relative_path}.rollups");
+        write_sidecar(&absolute(data_dir, &relative), &rollups)?;
+        Some(RollupSidecar {
+            path: relative,
+            min_minute_unix_nanos: min_minute,
+            max_minute_unix_nanos: max_minute,
+        })
+    } else {
+        None
+    };
     sync_dir(&dir)?;
 
     let (min_time, max_time) = time_bounds(signal, &sorted);
@@ -188,6 +202,7 @@ pub(crate) fn write_segment(
             max_time_unix_nanos: max_time,
             trace_index_path,
             search_index_path,
+            span_rollups,
         },
         trace_index,
     })

@@ -3,6 +3,7 @@
 //! those files with a memory scan of the tail.
 
 mod matches;
+mod rollups;
 mod time_filter;
 
 use std::sync::Arc;
@@ -74,6 +75,10 @@ pub(crate) fn session_context_with(
         };
         context.register_table(table_name(signal), Arc::new(table))?;
     }
+    context.register_table(
+        crate::rollups::SPAN_ROLLUPS_TABLE,
+        Arc::new(rollups::RollupsTable::new(shared.clone(), tenant.clone())),
+    )?;
     Ok(context)
 }
 
@@ -127,6 +132,37 @@ pub(crate) async fn read_trace(
         .sort(vec![col("start_time").sort(true, false)])?
         .collect()
         .await?;
+    Ok(batches
+        .into_iter()
+        .filter(|batch| batch.num_rows() > 0)
+        .collect())
+}
+
+/// Reads the spans of several traces from a prepared snapshot (only `columns`, or every
+/// column when empty).
+pub(crate) async fn read_traces(
+    shared: &Arc<Shared>,
+    snapshot: Snapshot,
+    trace_ids: &[TraceId],
+    columns: &[&str],
+) -> Result<Vec<RecordBatch>, StorageError> {
+    let context = SessionContext::new_with_config(session_config());
+    let table = SignalTable {
+        shared: shared.clone(),
+        tenant: TenantId::default_tenant(),
+        signal: Signal::Traces,
+        schema: schema_for(Signal::Traces),
+        fixed: Some(snapshot),
+        parser: None,
+    };
+    let wanted = trace_ids.iter().map(|id| lit(id.to_hex())).collect();
+    let mut frame = context
+        .read_table(Arc::new(table))?
+        .filter(col("trace_id").in_list(wanted, false))?;
+    if !columns.is_empty() {
+        frame = frame.select_columns(columns)?;
+    }
+    let batches = frame.collect().await?;
     Ok(batches
         .into_iter()
         .filter(|batch| batch.num_rows() > 0)

@@ -14,6 +14,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use lookout_model::{Signal, TenantId, TraceId};
 
 use crate::StorageError;
+use crate::rollups::SpanRollups;
 use crate::rows::{arrow_error, batch_size_bytes};
 use crate::trace_index::{TraceSpan, collect_trace_ranges};
 
@@ -28,6 +29,8 @@ pub(crate) struct TailBuffer {
     pub(crate) bytes: u64,
     /// For spans: the time range of every trace in `batches`.
     pub(crate) trace_ranges: HashMap<TraceId, TraceSpan>,
+    /// For spans: the RED rollups of exactly the spans in `batches`.
+    pub(crate) rollups: SpanRollups,
     /// The full-text index of `batches` (logs and spans), built when first searched.
     pub(crate) search: Arc<crate::search::TailSearchIndex>,
 }
@@ -78,6 +81,48 @@ impl Tail {
         buffer.bytes += batch_size_bytes(&batch);
         buffer.batches.push(batch);
         buffer.rows
+    }
+
+    /// Adds the RED rollups of spans about to be inserted into the active generation (the
+    /// WAL thread adds both under one lock, so readers see rows and rollups together).
+    pub(crate) fn add_rollups(&mut self, tenant: &TenantId, rollups: SpanRollups) {
+        let buffer = self
+            .active
+            .buffers
+            .entry((tenant.clone(), Signal::Traces))
+            .or_default();
+        if buffer.rollups.is_empty() {
+            buffer.rollups = rollups;
+        } else {
+            buffer.rollups.merge(&rollups);
+        }
+    }
+
+    /// The buffered rollups of `tenant` whose minute starts within `[start, end]`.
+    pub(crate) fn rollups(&self, tenant: &TenantId, start: i64, end: i64) -> SpanRollups {
+        let key = (tenant.clone(), Signal::Traces);
+        let mut out = SpanRollups::default();
+        for buffer in self.buffers(&key) {
+            out.merge_range(&buffer.rollups, start, end);
+        }
+        out
+    }
+
+    /// Every buffered spans batch of `tenant` that holds one of `trace_ids` (unfiltered).
+    pub(crate) fn batches_with_traces(
+        &self,
+        tenant: &TenantId,
+        trace_ids: &[TraceId],
+    ) -> Vec<RecordBatch> {
+        let key = (tenant.clone(), Signal::Traces);
+        self.buffers(&key)
+            .filter(|buffer| {
+                trace_ids
+                    .iter()
+                    .any(|id| buffer.trace_ranges.contains_key(id))
+            })
+            .flat_map(|buffer| buffer.batches.iter().cloned())
+            .collect()
     }
 
     /// Whether nothing is buffered or being flushed.

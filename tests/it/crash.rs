@@ -129,6 +129,7 @@ fn acknowledged_spans_survive_sigkill_exactly_once() {
         "{} acknowledged spans lost, e.g. {missing:?}",
         acknowledged.difference(&stored).count()
     );
+    assert_rollups_count_every_span_once(&daemon);
 
     // A clean stop flushes; the data is still all there, once, after another start.
     assert!(daemon.terminate(), "clean shutdown; log:\n{}", daemon.log());
@@ -137,4 +138,28 @@ fn acknowledged_spans_survive_sigkill_exactly_once() {
     assert_eq!(count, 0);
     let total = daemon.sql_count("SELECT count(*) FROM spans WHERE service_name = 'crash-test'");
     assert!(total as usize >= acknowledged.len());
+    assert_rollups_count_every_span_once(&daemon);
+}
+
+/// The RED rollups (SQL table and `/api/v1/services`) count each stored span exactly once.
+fn assert_rollups_count_every_span_once(daemon: &Daemon) {
+    let spans = daemon.sql_count("SELECT count(*) FROM spans WHERE service_name = 'crash-test'");
+    let rolled_up = daemon.sql_count(
+        "SELECT CAST(sum(calls) AS BIGINT) FROM span_rollups WHERE service_name = 'crash-test'",
+    );
+    assert_eq!(rolled_up, spans, "rollup calls vs stored spans");
+    let body: serde_json::Value = reqwest::blocking::get(format!(
+        "{}/api/v1/services?service=crash-test&start=0",
+        daemon.api_url()
+    ))
+    .expect("get services")
+    .json()
+    .expect("services JSON");
+    let calls: i64 = body["operations"]
+        .as_array()
+        .expect("operations")
+        .iter()
+        .map(|operation| operation["calls"].as_i64().expect("calls"))
+        .sum();
+    assert_eq!(calls, spans, "{body}");
 }

@@ -5,6 +5,8 @@ mod crash;
 mod depcheck;
 mod otel_python;
 mod otel_rust;
+mod prometheus;
 mod search;
 mod slo;
+mod span_analytics;
 mod support;

@@ -279,7 +279,7 @@ fn slo_check_reports_errors_with_file_and_line() {
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("3 SLO(s), 0 error(s)"), "{stdout}");
+    assert!(stdout.contains("4 SLO(s), 0 error(s)"), "{stdout}");
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -2,7 +2,7 @@
 //! `GET /api/v1/slos/{id}/backtest` and `GET /api/v1/slos/{id}/bad-events`.
 //!
 //! Times are RFC 3339 or Unix seconds; steps are durations (`60s`, `5m`, `1h`) or seconds,
-//! as in Prometheus' HTTP API.
+//! as in Prometheus' HTTP API: both parsed by [`crate::params`], as for every endpoint.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -18,9 +18,12 @@ use super::SloEngine;
 use super::evidence::bad_events;
 use crate::QueryError;
 use crate::api::{ApiState, finish, tenant_for_request};
+use crate::params;
 
 /// Default history range of `GET /api/v1/slos/{id}` and of backtests.
 const DEFAULT_RANGE_SECS: i64 = 86_400;
+
+const NANOS_PER_SEC: i64 = 1_000_000_000;
 
 #[derive(Clone)]
 struct SloState {
@@ -38,29 +41,23 @@ pub fn router(api: ApiState, engine: SloEngine) -> Router {
         .with_state(SloState { api, engine })
 }
 
-/// Parses a time: RFC 3339 or Unix seconds (fractions allowed, truncated).
+/// Parses a time into Unix seconds (fractions truncated towards the past), by the one time
+/// rule of the JSON API ([`crate::params::parse_time`]).
 pub fn parse_time(name: &str, text: &str) -> Result<i64, QueryError> {
-    if let Ok(seconds) = text.parse::<f64>()
-        && seconds.is_finite()
-    {
-        return Ok(seconds.floor() as i64);
-    }
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.timestamp())
-        .map_err(|_| {
-            QueryError::BadRequest(format!(
-                "invalid `{name}` `{text}`: use RFC 3339 (2026-11-28T10:00:00Z) or Unix seconds"
-            ))
-        })
+    Ok(params::parse_time(name, text)?.div_euclid(NANOS_PER_SEC))
 }
 
-/// Parses a step: a duration (`60s`, `5m`, `1h`, `1d`) or seconds.
+/// Parses a step into whole seconds, by the one duration rule of the JSON API
+/// ([`crate::params::parse_duration`]): `60s`, `5m`, `1h`, `1m30s` or bare seconds.
 pub fn parse_step(text: &str) -> Result<u64, QueryError> {
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(seconds);
+    let nanos = params::parse_duration("step", text)?;
+    if nanos % NANOS_PER_SEC != 0 {
+        return Err(QueryError::BadRequest(format!(
+            "invalid `step` {text:?}: must be whole seconds"
+        )));
     }
-    super::duration::parse_window_secs(text)
-        .map_err(|message| QueryError::BadRequest(format!("invalid `step`: {message}")))
+    u64::try_from(nanos / NANOS_PER_SEC)
+        .map_err(|_| QueryError::BadRequest(format!("invalid `step` {text:?}: out of range")))
 }
 
 struct Range {
@@ -121,7 +118,7 @@ async fn detail_handler(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let started = Instant::now();
-    let result = (|| {
+    let result = async {
         let id = slo_id(&id)?;
         if !check_tenant(&state, &headers) {
             return Err(QueryError::NotFound(format!("no SLO named `{id}`")));
@@ -130,8 +127,10 @@ async fn detail_handler(
         state
             .engine
             .detail(&id, range.start, range.end, range.step_secs)
+            .await
             .map(axum::Json)
-    })();
+    }
+    .await;
     finish(&state.api, "slo", started, result)
 }
 
@@ -213,6 +212,9 @@ mod tests {
         assert!(parse_time("t", "yesterday").is_err());
         assert_eq!(parse_step("60").unwrap(), 60);
         assert_eq!(parse_step("5m").unwrap(), 300);
+        assert_eq!(parse_step("1m30s").unwrap(), 90);
         assert!(parse_step("soon").is_err());
+        assert!(parse_step("1.5s").is_err());
+        assert_eq!(parse_time("t", "-1.5").unwrap(), -2);
     }
 }

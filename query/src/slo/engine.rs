@@ -28,10 +28,12 @@ use prometheus_client::registry::Registry;
 use tokio::sync::mpsc::Receiver;
 
 use super::classify::{Classifier, IndicatorSql};
+use super::metric::{self, MetricQueries, SliceCache};
 use super::ring::BucketRing;
 use super::rules::{Diagnostic, Level, RuleSet, load_dir};
 use super::series::{BUCKET_SECS, Evaluator, Series, lookback_buckets, mask_maintenance};
 use crate::QueryError;
+use crate::promql::{Engine as PromqlEngine, PromqlConfig};
 
 /// The source of "now"; tests drive it by hand.
 pub trait Clock: Send + Sync {
@@ -144,10 +146,25 @@ struct EventCounting {
     phase: Phase,
 }
 
+/// A metric SLI: PromQL templates, finished time slices, the last evaluation error.
+struct MetricSource {
+    queries: MetricQueries,
+    slices: SliceCache,
+    error: Option<String>,
+}
+
+/// How an SLO gets its numbers.
+enum Source {
+    /// Spans or log records counted into minute buckets.
+    Events(EventCounting),
+    /// PromQL over stored metrics, evaluated at each step.
+    Metrics(MetricSource),
+}
+
 struct Runtime {
     spec: Arc<SloSpec>,
     fingerprint: String,
-    counting: Result<EventCounting, String>,
+    counting: Result<Source, String>,
     last: Option<SloEvaluation>,
     alerts: BTreeMap<String, AlertState>,
 }
@@ -170,6 +187,9 @@ pub struct SloEngine {
 
 struct Inner {
     reader: Reader,
+    promql: PromqlEngine,
+    /// Set while a metric evaluation runs, so a slow one is not stacked on.
+    metrics_running: std::sync::atomic::AtomicBool,
     tenant: TenantId,
     config: SloEngineConfig,
     clock: Arc<dyn Clock>,
@@ -188,6 +208,8 @@ impl SloEngine {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                promql: PromqlEngine::new(reader.clone(), PromqlConfig::default()),
+                metrics_running: std::sync::atomic::AtomicBool::new(false),
                 reader,
                 tenant,
                 config,
@@ -280,7 +302,7 @@ impl SloEngine {
                         let backfill_id = state.next_backfill;
                         state.next_backfill += 1;
                         let counting = new_counting(&spec, now_bucket, backfill_id);
-                        if counting.is_ok() {
+                        if matches!(counting, Ok(Source::Events(_))) {
                             backfills.push((id.clone(), backfill_id));
                         }
                         Runtime {
@@ -301,23 +323,25 @@ impl SloEngine {
             backfills
         };
         self.evaluate_all();
-        backfills
-            .into_iter()
-            .map(|(id, backfill_id)| {
-                let engine = self.clone();
-                tokio::spawn(async move {
-                    if let Err(error) = engine.backfill(&id, backfill_id).await {
-                        tracing::error!(slo = %id, %error, "slo backfill failed");
-                        let mut state = engine.inner.state.lock();
-                        if let Some(runtime) = state.slos.get_mut(&id) {
-                            runtime.counting = Err(format!("backfill failed: {error}"));
-                        }
+        let metrics = self.clone();
+        std::iter::once(tokio::spawn(
+            async move { metrics.evaluate_metrics().await },
+        ))
+        .chain(backfills.into_iter().map(|(id, backfill_id)| {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = engine.backfill(&id, backfill_id).await {
+                    tracing::error!(slo = %id, %error, "slo backfill failed");
+                    let mut state = engine.inner.state.lock();
+                    if let Some(runtime) = state.slos.get_mut(&id) {
+                        runtime.counting = Err(format!("backfill failed: {error}"));
                     }
-                    let evaluated = engine.clone();
-                    let _ = tokio::task::spawn_blocking(move || evaluated.evaluate_all()).await;
-                })
+                }
+                let evaluated = engine.clone();
+                let _ = tokio::task::spawn_blocking(move || evaluated.evaluate_all()).await;
             })
-            .collect()
+        }))
+        .collect()
     }
 
     /// Counts stored events of one SLO into its ring, then applies appends newer than the
@@ -326,7 +350,7 @@ impl SloEngine {
         let (query, ring_first, ring_end) = {
             let state = self.inner.state.lock();
             let Some(Runtime {
-                counting: Ok(counting),
+                counting: Ok(Source::Events(counting)),
                 ..
             }) = state.slos.get(id)
             else {
@@ -343,7 +367,7 @@ impl SloEngine {
         let counts = run_bucket_query(&pinned.context, &query, start_nanos, end_nanos).await?;
         let mut state = self.inner.state.lock();
         let Some(Runtime {
-            counting: Ok(counting),
+            counting: Ok(Source::Events(counting)),
             ..
         }) = state.slos.get_mut(id)
         else {
@@ -380,7 +404,7 @@ impl SloEngine {
         let mut state = self.inner.state.lock();
         let (mut counted, mut too_old, mut future) = (0, 0, 0);
         for runtime in state.slos.values_mut() {
-            let Ok(counting) = &mut runtime.counting else {
+            let Ok(Source::Events(counting)) = &mut runtime.counting else {
                 continue;
             };
             if counting.signal != appended.signal {
@@ -433,7 +457,7 @@ impl SloEngine {
         let t = self.evaluation_time();
         let mut state = self.inner.state.lock();
         for runtime in state.slos.values_mut() {
-            let Ok(counting) = &mut runtime.counting else {
+            let Ok(Source::Events(counting)) = &mut runtime.counting else {
                 continue;
             };
             if !matches!(counting.phase, Phase::Ready) {
@@ -442,25 +466,78 @@ impl SloEngine {
             counting.ring.advance(t.div_euclid(BUCKET_SECS));
             let series = masked_series(&runtime.spec, &counting.ring);
             let evaluation = Evaluator::new(&runtime.spec, series).evaluate(t);
-            for pair in &runtime.spec.alert_pairs {
-                let firing = evaluation.firing.contains(&pair.severity);
-                let state = if firing {
-                    AlertState::Firing
-                } else {
-                    AlertState::Inactive
-                };
-                let previous = runtime.alerts.insert(pair.severity.clone(), state);
-                if previous.is_some_and(|p| p != state) || (previous.is_none() && firing) {
-                    tracing::warn!(slo = %runtime.spec.id, severity = %pair.severity, ?state, "slo alert changed");
-                }
-            }
-            runtime.last = Some(evaluation);
+            record(runtime, evaluation);
         }
         drop(state);
         self.inner
             .metrics
             .evaluation_seconds
             .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Evaluates every metric SLO at [`SloEngine::evaluation_time`] with PromQL (skipped
+    /// while a previous metric evaluation still runs).
+    pub async fn evaluate_metrics(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.metrics_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let t = self.evaluation_time();
+        let jobs: Vec<(SloId, Arc<SloSpec>, MetricQueries, SliceCache)> = {
+            let mut state = self.inner.state.lock();
+            state
+                .slos
+                .iter_mut()
+                .filter_map(|(id, runtime)| match &mut runtime.counting {
+                    Ok(Source::Metrics(source)) => Some((
+                        id.clone(),
+                        runtime.spec.clone(),
+                        source.queries.clone(),
+                        std::mem::take(&mut source.slices),
+                    )),
+                    _ => None,
+                })
+                .collect()
+        };
+        for (id, spec, queries, mut slices) in jobs {
+            let started = std::time::Instant::now();
+            let counts = metric::counts_at(
+                &self.inner.promql,
+                &self.inner.tenant,
+                &spec,
+                &queries,
+                t,
+                &mut slices,
+            )
+            .await;
+            let evaluation = counts.map(|counts| Evaluator::with_counts(&spec, counts).evaluate(t));
+            self.inner
+                .metrics
+                .evaluation_seconds
+                .observe(started.elapsed().as_secs_f64());
+            let mut state = self.inner.state.lock();
+            let Some(runtime) = state.slos.get_mut(&id) else {
+                continue;
+            };
+            let Ok(Source::Metrics(source)) = &mut runtime.counting else {
+                continue;
+            };
+            if source.queries != queries {
+                continue;
+            }
+            source.slices = slices;
+            match evaluation {
+                Ok(evaluation) => {
+                    source.error = None;
+                    record(runtime, evaluation);
+                }
+                Err(error) => {
+                    tracing::warn!(slo = %id, %error, "metric slo evaluation failed");
+                    source.error = Some(format!("metric evaluation failed: {error}"));
+                }
+            }
+        }
+        self.inner.metrics_running.store(false, Ordering::Release);
     }
 
     /// Runs the engine until `shutdown`: consumes appends, evaluates at every step, reloads
@@ -489,6 +566,9 @@ impl SloEngine {
                     let engine = self.clone();
                     // Evaluation is CPU work: keep it off the async workers.
                     let _ = tokio::task::spawn_blocking(move || engine.evaluate_all()).await;
+                    // PromQL reads stored data: in its own task, so appends keep flowing.
+                    let metrics = self.clone();
+                    tokio::spawn(async move { metrics.evaluate_metrics().await });
                     next_evaluation = tokio::time::Instant::now() + self.next_evaluation_delay();
                 }
                 _ = watch.tick() => {
@@ -557,31 +637,53 @@ impl SloEngine {
     }
 
     /// One SLO with its history over `(start, end]` from the live buckets.
-    pub fn detail(
+    pub async fn detail(
         &self,
         id: &SloId,
         start: i64,
         end: i64,
         step_secs: u64,
     ) -> Result<SloDetail, QueryError> {
-        let state = self.inner.state.lock();
-        let runtime = state
-            .slos
-            .get(id)
-            .ok_or_else(|| QueryError::NotFound(format!("no SLO named `{id}`")))?;
-        let counting = runtime.counting.as_ref().map_err(|error| {
-            QueryError::Unavailable(format!("SLO `{id}` cannot be evaluated: {error}"))
-        })?;
-        if !matches!(counting.phase, Phase::Ready) {
-            return Err(QueryError::Unavailable(format!(
-                "SLO `{id}` is still counting stored data; retry shortly"
-            )));
-        }
-        let series = masked_series(&runtime.spec, &counting.ring);
-        let history = backtest_series(&runtime.spec, series, start, end, step_secs)?;
+        let (summary, spec, series) = {
+            let state = self.inner.state.lock();
+            let runtime = state
+                .slos
+                .get(id)
+                .ok_or_else(|| QueryError::NotFound(format!("no SLO named `{id}`")))?;
+            let source = runtime.counting.as_ref().map_err(|error| {
+                QueryError::Unavailable(format!("SLO `{id}` cannot be evaluated: {error}"))
+            })?;
+            let series = match source {
+                Source::Events(counting) => {
+                    if !matches!(counting.phase, Phase::Ready) {
+                        return Err(QueryError::Unavailable(format!(
+                            "SLO `{id}` is still counting stored data; retry shortly"
+                        )));
+                    }
+                    Some(masked_series(&runtime.spec, &counting.ring))
+                }
+                Source::Metrics(_) => None,
+            };
+            (summary(runtime), runtime.spec.clone(), series)
+        };
+        let history = match series {
+            Some(series) => backtest_series(&spec, series, start, end, step_secs)?,
+            // Metric history is PromQL over stored samples, as a backtest.
+            None => {
+                backtest_spec(
+                    &self.inner.reader,
+                    &self.inner.tenant,
+                    &spec,
+                    start,
+                    end,
+                    step_secs,
+                )
+                .await?
+            }
+        };
         Ok(SloDetail {
-            summary: summary(runtime),
-            spec: runtime.spec.as_ref().clone(),
+            summary,
+            spec: spec.as_ref().clone(),
             history,
         })
     }
@@ -642,11 +744,12 @@ fn summary(runtime: &Runtime) -> SloSummary {
         alerts: runtime.alerts.clone(),
         error: match &runtime.counting {
             Err(error) => Some(error.clone()),
-            Ok(EventCounting {
+            Ok(Source::Events(EventCounting {
                 phase: Phase::Backfilling { .. },
                 ..
-            }) => Some("counting stored data".into()),
-            Ok(_) => None,
+            })) => Some("counting stored data".into()),
+            Ok(Source::Events(_)) => None,
+            Ok(Source::Metrics(source)) => source.error.clone(),
         },
     }
 }
@@ -660,25 +763,41 @@ fn fingerprint(spec: &SloSpec) -> String {
     )
 }
 
-fn new_counting(
-    spec: &SloSpec,
-    now_bucket: i64,
-    backfill_id: u64,
-) -> Result<EventCounting, String> {
+/// Records an evaluation and the alert state per severity it implies.
+fn record(runtime: &mut Runtime, evaluation: SloEvaluation) {
+    for pair in &runtime.spec.alert_pairs {
+        let firing = evaluation.firing.contains(&pair.severity);
+        let state = if firing {
+            AlertState::Firing
+        } else {
+            AlertState::Inactive
+        };
+        let previous = runtime.alerts.insert(pair.severity.clone(), state);
+        if previous.is_some_and(|p| p != state) || (previous.is_none() && firing) {
+            tracing::warn!(slo = %runtime.spec.id, severity = %pair.severity, ?state, "slo alert changed");
+        }
+    }
+    runtime.last = Some(evaluation);
+}
+
+fn new_counting(spec: &SloSpec, now_bucket: i64, backfill_id: u64) -> Result<Source, String> {
     let (events, spans) = match &spec.indicator {
         Indicator::Spans(events) => (events, true),
         Indicator::Logs(events) => (events, false),
-        Indicator::Metrics(_) => {
-            return Err(
-                "metric SLIs (PromQL) are not evaluated by this version; use a span or log SLI"
-                    .into(),
-            );
+        Indicator::Metrics(indicator) => {
+            return MetricQueries::new(indicator).map(|queries| {
+                Source::Metrics(MetricSource {
+                    queries,
+                    slices: SliceCache::new(),
+                    error: None,
+                })
+            });
         }
     };
     let sql = IndicatorSql::new(events, spans)?;
     let classifier = Classifier::new(&sql)?;
     let capacity = usize::try_from(lookback_buckets(spec)).map_err(|e| e.to_string())?;
-    Ok(EventCounting {
+    Ok(Source::Events(EventCounting {
         sql,
         classifier,
         signal: if spans { Signal::Traces } else { Signal::Logs },
@@ -687,7 +806,7 @@ fn new_counting(
             id: backfill_id,
             pending: Vec::new(),
         },
-    })
+    }))
 }
 
 fn masked_series(spec: &SloSpec, ring: &BucketRing) -> Series {
@@ -747,10 +866,31 @@ pub async fn backtest_spec(
     let (events, spans) = match &spec.indicator {
         Indicator::Spans(events) => (events, true),
         Indicator::Logs(events) => (events, false),
-        Indicator::Metrics(_) => {
-            return Err(QueryError::BadRequest(
-                "metric SLIs (PromQL) cannot be backtested by this version".into(),
-            ));
+        Indicator::Metrics(indicator) => {
+            let queries = MetricQueries::new(indicator).map_err(QueryError::BadRequest)?;
+            let step = step_secs as i64;
+            let times: Vec<i64> = (1..)
+                .map(|i| start.div_euclid(step) * step + i * step)
+                .take_while(|t| *t <= end)
+                .collect();
+            let engine = PromqlEngine::new(reader.clone(), PromqlConfig::default());
+            let counts = metric::backtest_counts(&engine, tenant, spec, &queries, &times)
+                .await
+                .map_err(|error| {
+                    QueryError::Execution(format!("metric backtest failed: {error}"))
+                })?;
+            let spec = spec.clone();
+            return tokio::task::spawn_blocking(move || {
+                backtest_evaluator(
+                    &spec,
+                    Evaluator::with_counts(&spec, counts),
+                    start,
+                    end,
+                    step_secs,
+                )
+            })
+            .await
+            .map_err(|error| QueryError::Execution(format!("backtest task failed: {error}")))?;
         }
     };
     let sql = IndicatorSql::new(events, spans).map_err(QueryError::BadRequest)?;
@@ -807,9 +947,19 @@ pub fn backtest_series(
     end: i64,
     step_secs: u64,
 ) -> Result<SloBacktest, QueryError> {
+    backtest_evaluator(spec, Evaluator::new(spec, series), start, end, step_secs)
+}
+
+/// Evaluates at every step boundary in `(start, end]` with a prepared evaluator.
+fn backtest_evaluator(
+    spec: &SloSpec,
+    evaluator: Evaluator<'_>,
+    start: i64,
+    end: i64,
+    step_secs: u64,
+) -> Result<SloBacktest, QueryError> {
     check_range(start, end, step_secs)?;
     let step = step_secs as i64;
-    let evaluator = Evaluator::new(spec, series);
     let windows: Vec<String> = evaluator
         .windows()
         .iter()

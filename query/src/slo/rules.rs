@@ -791,6 +791,10 @@ fn metric_query(holder: &MetricHolder, location: &SourceLocation) -> Result<Stri
         .clone()
         .filter(|q| !q.trim().is_empty())
         .ok_or_else(|| error_at(location, "a metric source needs `spec.query` (PromQL)"))
+        .and_then(|query| {
+            super::metric::check_template(&query).map_err(|message| error_at(location, message))?;
+            Ok(query)
+        })
 }
 
 fn resolve_condition(

@@ -91,7 +91,7 @@ impl Series {
 /// buckets `(j - 1) * s + 1 ..= j * s`. Prefix sums of good slices (or of slice ratios) and of
 /// slices with events.
 #[derive(Debug, Clone)]
-struct SliceSeries {
+pub struct SliceSeries {
     slice_buckets: i64,
     /// First slice index.
     first: i64,
@@ -99,37 +99,54 @@ struct SliceSeries {
     counted_prefix: Vec<u64>,
 }
 
+/// What one slice contributes: `Some(ratio)` is its success ratio, `None` means it had no
+/// events and counts neither as good nor bad.
+pub fn slice_value(method: &BudgetingMethod, ratio: Option<f64>) -> Option<f64> {
+    let ratio = ratio.filter(|r| r.is_finite())?;
+    Some(match method {
+        BudgetingMethod::Timeslices { target, .. } => {
+            if ratio >= *target {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        _ => ratio.clamp(0.0, 1.0),
+    })
+}
+
 impl SliceSeries {
     fn new(series: &Series, slice_buckets: i64, method: &BudgetingMethod) -> Self {
         // The first slice lying entirely inside the series: (j - 1) * s + 1 >= first.
         let first = (series.first() - 1 + slice_buckets - 1).div_euclid(slice_buckets) + 1;
         let last = (series.end() - 1).div_euclid(slice_buckets);
+        let values = (first..=last).map(|j| {
+            let (good, total) = series.sum((j - 1) * slice_buckets + 1, j * slice_buckets);
+            slice_value(method, (total > 0).then(|| good as f64 / total as f64))
+        });
+        Self::from_values(first, slice_buckets, values)
+    }
+
+    /// Builds from the values of consecutive slices starting at slice `first` (see
+    /// [`slice_value`]).
+    pub fn from_values(
+        first: i64,
+        slice_buckets: i64,
+        values: impl IntoIterator<Item = Option<f64>>,
+    ) -> Self {
         let mut good_prefix = vec![0.0];
         let mut counted_prefix = vec![0];
         let (mut good_sum, mut counted) = (0.0, 0u64);
-        let mut j = first;
-        while j <= last {
-            let (good, total) = series.sum((j - 1) * slice_buckets + 1, j * slice_buckets);
-            if total > 0 {
-                let ratio = good as f64 / total as f64;
+        for value in values {
+            if let Some(value) = value {
                 counted += 1;
-                good_sum += match method {
-                    BudgetingMethod::Timeslices { target, .. } => {
-                        if ratio >= *target {
-                            1.0
-                        } else {
-                            0.0
-                        }
-                    }
-                    _ => ratio,
-                };
+                good_sum += value;
             }
             good_prefix.push(good_sum);
             counted_prefix.push(counted);
-            j += 1;
         }
         Self {
-            slice_buckets,
+            slice_buckets: slice_buckets.max(1),
             first,
             good_prefix,
             counted_prefix,
@@ -159,12 +176,87 @@ impl SliceSeries {
     }
 }
 
-/// Evaluates one SLO at any time covered by its series.
+/// Where an evaluation takes its (bad, total) from.
+#[derive(Debug, Clone)]
+pub enum Counts {
+    /// Event counts per minute; with slices for the time-slice budgeting methods.
+    Buckets {
+        /// The minute buckets.
+        series: Series,
+        /// Their slices, for `Timeslices` and `RatioTimeslices`.
+        slices: Option<SliceSeries>,
+    },
+    /// Slice values computed elsewhere (metric SLIs with time-slice budgeting).
+    Slices(SliceSeries),
+    /// (bad, total) per interval `(after, until]` in unix seconds, computed elsewhere
+    /// (metric SLIs: one PromQL evaluation per window). Missing intervals have no data.
+    Intervals(std::collections::HashMap<(i64, i64), (f64, f64)>),
+}
+
+impl Counts {
+    /// (bad, total) over `(after_secs, until_secs]`, both whole minutes.
+    fn bad_total(&self, after_secs: i64, until_secs: i64) -> (f64, f64) {
+        let from = after_secs.div_euclid(BUCKET_SECS) + 1;
+        let to = until_secs.div_euclid(BUCKET_SECS);
+        match self {
+            Counts::Buckets {
+                series,
+                slices: None,
+            } => {
+                let (good, total) = series.sum(from, to);
+                ((total - good) as f64, total as f64)
+            }
+            Counts::Buckets {
+                slices: Some(slices),
+                ..
+            }
+            | Counts::Slices(slices) => {
+                let (good, total) = slices.sum(from, to);
+                // Clamp float noise of ratio sums so bad is never negative.
+                ((total - good).max(0.0), total)
+            }
+            Counts::Intervals(values) => values
+                .get(&(after_secs, until_secs))
+                .copied()
+                .unwrap_or((0.0, 0.0)),
+        }
+    }
+}
+
+/// Every interval `(after, until]` an evaluation of `spec` at `t` reads: the pair windows,
+/// the current-burn window and the budget period.
+pub fn intervals_read(spec: &SloSpec, t_unix_secs: i64) -> Vec<(i64, i64)> {
+    let mut intervals: Vec<(i64, i64)> = window_lengths(spec)
+        .into_iter()
+        .chain([CURRENT_BURN_WINDOW_SECS])
+        .map(|w| (t_unix_secs - w as i64, t_unix_secs))
+        .collect();
+    intervals.push((period_after(spec, t_unix_secs).0, t_unix_secs));
+    intervals.sort_unstable();
+    intervals.dedup();
+    intervals
+}
+
+/// The start (exclusive) of the budget period ending at `t`, and the elapsed fraction of a
+/// calendar period (1 for rolling windows).
+fn period_after(spec: &SloSpec, t_unix_secs: i64) -> (i64, f64) {
+    match period_start(&spec.window, t_unix_secs) {
+        None => (t_unix_secs - spec.window.nominal_secs() as i64, 1.0),
+        Some((start, end)) => {
+            let fraction = (t_unix_secs - start) as f64 / (end - start).max(1) as f64;
+            (
+                start.div_euclid(BUCKET_SECS) * BUCKET_SECS,
+                fraction.clamp(0.0, 1.0),
+            )
+        }
+    }
+}
+
+/// Evaluates one SLO at any time covered by its counts.
 #[derive(Debug, Clone)]
 pub struct Evaluator<'a> {
     spec: &'a SloSpec,
-    series: Series,
-    slices: Option<SliceSeries>,
+    counts: Counts,
     windows: Vec<u64>,
 }
 
@@ -180,10 +272,14 @@ impl<'a> Evaluator<'a> {
                 &spec.budgeting,
             )),
         };
+        Self::with_counts(spec, Counts::Buckets { series, slices })
+    }
+
+    /// Prepares the evaluation of `spec` over counts computed elsewhere.
+    pub fn with_counts(spec: &'a SloSpec, counts: Counts) -> Self {
         Self {
             spec,
-            series,
-            slices,
+            counts,
             windows: window_lengths(spec),
         }
     }
@@ -193,26 +289,11 @@ impl<'a> Evaluator<'a> {
         &self.windows
     }
 
-    /// (bad, total) over buckets `from ..= to` under the budgeting method.
-    fn bad_total(&self, from: i64, to: i64) -> (f64, f64) {
-        match &self.slices {
-            None => {
-                let (good, total) = self.series.sum(from, to);
-                ((total - good) as f64, total as f64)
-            }
-            Some(slices) => {
-                let (good, total) = slices.sum(from, to);
-                // Clamp float noise of ratio sums so bad is never negative.
-                ((total - good).max(0.0), total)
-            }
-        }
-    }
-
     /// The window `(t - window_secs, t]`.
     pub fn window(&self, t_unix_secs: i64, window_secs: u64) -> WindowStatus {
-        let to = t_unix_secs.div_euclid(BUCKET_SECS);
-        let from = to - (window_secs as i64 / BUCKET_SECS) + 1;
-        let (bad, total) = self.bad_total(from, to);
+        let (bad, total) = self
+            .counts
+            .bad_total(t_unix_secs - window_secs as i64, t_unix_secs);
         let error_ratio = (total > 0.0).then(|| bad / total);
         WindowStatus {
             window: format_duration_secs(window_secs),
@@ -228,15 +309,8 @@ impl<'a> Evaluator<'a> {
     pub fn budget(&self, t_unix_secs: i64) -> BudgetStatus {
         let budget = self.spec.error_budget();
         let period_secs = self.spec.window.nominal_secs();
-        let to = t_unix_secs.div_euclid(BUCKET_SECS);
-        let (from, elapsed_fraction) = match period_start(&self.spec.window, t_unix_secs) {
-            None => (to - period_secs as i64 / BUCKET_SECS + 1, 1.0),
-            Some((start, end)) => {
-                let fraction = (t_unix_secs - start) as f64 / (end - start).max(1) as f64;
-                (start.div_euclid(BUCKET_SECS) + 1, fraction.clamp(0.0, 1.0))
-            }
-        };
-        let (bad, total) = self.bad_total(from, to);
+        let (after, elapsed_fraction) = period_after(self.spec, t_unix_secs);
+        let (bad, total) = self.counts.bad_total(after, t_unix_secs);
         let error_ratio = (total > 0.0).then(|| bad / total);
         let consumed = error_ratio.map_or(0.0, |e| e / budget);
         let remaining = 1.0 - consumed;

@@ -23,6 +23,7 @@ use super::{MAX_SEGMENT_BYTES, segment_path, sync_dir};
 use crate::StorageError;
 use crate::engine::Shared;
 use crate::metrics::StorageMetrics;
+use crate::rollups::SpanRollups;
 use crate::tail::TailGeneration;
 
 /// Appends are grouped until a group holds this many bytes.
@@ -38,6 +39,8 @@ pub(crate) struct PendingAppend {
     pub(crate) signal: Signal,
     /// The records as rows.
     pub(crate) batch: RecordBatch,
+    /// For spans: their RED rollups, added to the tail with the rows.
+    pub(crate) rollups: Option<SpanRollups>,
 }
 
 /// The tail after an append: what the caller needs to decide on a flush.
@@ -186,7 +189,13 @@ struct WriterThread {
 #[derive(Default)]
 struct Group {
     bytes: Vec<u8>,
-    appends: Vec<(TenantId, Signal, RecordBatch, AppendWaiter)>,
+    appends: Vec<(
+        TenantId,
+        Signal,
+        RecordBatch,
+        Option<SpanRollups>,
+        AppendWaiter,
+    )>,
 }
 
 impl WriterThread {
@@ -198,9 +207,13 @@ impl WriterThread {
                 match command {
                     Command::Append { append, done } => {
                         group.bytes.extend_from_slice(&append.frame);
-                        group
-                            .appends
-                            .push((append.tenant, append.signal, append.batch, done));
+                        group.appends.push((
+                            append.tenant,
+                            append.signal,
+                            append.batch,
+                            append.rollups,
+                            done,
+                        ));
                         if group.bytes.len() >= MAX_GROUP_BYTES {
                             self.commit(std::mem::take(&mut group));
                         }
@@ -228,7 +241,7 @@ impl WriterThread {
             return;
         }
         if let Err(error) = self.write_and_sync(&group.bytes) {
-            for (_, _, _, waiter) in group.appends {
+            for (_, _, _, _, waiter) in group.appends {
                 let _ = waiter.send(Err(clone_error(&self.segment.path, &error)));
             }
             return;
@@ -236,7 +249,10 @@ impl WriterThread {
         let mut answers = Vec::with_capacity(group.appends.len());
         let unflushed_bytes = {
             let mut state = self.shared.state.lock();
-            for (tenant, signal, batch, waiter) in group.appends {
+            for (tenant, signal, batch, rollups, waiter) in group.appends {
+                if let Some(rollups) = rollups {
+                    state.tail.add_rollups(&tenant, rollups);
+                }
                 let buffered_rows = state.tail.insert(&tenant, signal, batch);
                 state.append_seq += 1;
                 answers.push((waiter, buffered_rows, state.append_seq));
@@ -363,6 +379,7 @@ mod tests {
                 tenant: tenant.clone(),
                 signal: Signal::Logs,
                 batch: batch.clone(),
+                rollups: None,
             };
             sender.send(Command::Append { append, done }).unwrap();
             answers.push(answer);
@@ -422,6 +439,7 @@ mod tests {
             TenantId::default_tenant(),
             Signal::Logs,
             batch.clone(),
+            None,
             done,
         ));
         writer.commit(group);
@@ -438,7 +456,7 @@ mod tests {
         group.bytes = vec![2; 64];
         group
             .appends
-            .push((TenantId::default_tenant(), Signal::Logs, batch, done));
+            .push((TenantId::default_tenant(), Signal::Logs, batch, None, done));
         writer.commit(group);
         assert!(matches!(answer.try_recv(), Ok(Ok(_))));
         assert_eq!(

@@ -3,10 +3,11 @@
 
 use std::path::Path;
 
-use lookout_storage::{CrashPoint, Payload, Store};
+use lookout_storage::{CrashPoint, Payload, Store, TimeRange};
 
 use crate::support::{
-    count, cumulative_sum, files_with_extension, log, logs, open, recent_time, span, spans, tenant,
+    assert_disk_matches_manifest, count, cumulative_sum, files_with_extension, log, logs, open,
+    recent_time, span, spans, tenant,
 };
 
 /// Appends `n` spans, `n` log records and `n` metric points numbered from `first`.
@@ -48,10 +49,25 @@ async fn assert_exactly(store: &Store, n: i64) {
         ("SELECT count(DISTINCT body) FROM logs", n),
         ("SELECT count(*) FROM metrics", n),
         ("SELECT count(DISTINCT value) FROM metrics", n),
+        ("SELECT CAST(sum(calls) AS BIGINT) FROM span_rollups", n),
     ];
     for (sql, expected) in checks {
         assert_eq!(count(&reader, sql).await, expected, "{sql}");
     }
+    // The RED rollups count every acknowledged span exactly once, flushed or not.
+    let rollups = reader
+        .span_rollups(
+            &tenant(),
+            TimeRange {
+                start_unix_nanos: 0,
+                end_unix_nanos: i64::MAX,
+            },
+        )
+        .await
+        .unwrap();
+    let calls: u64 = rollups.iter().map(|(_, cell)| cell.calls).sum();
+    let sketched: u64 = rollups.iter().map(|(_, cell)| cell.duration.count()).sum();
+    assert_eq!((calls, sketched), (n as u64, n as u64), "rollup calls");
 }
 
 fn parquet_files(dir: &Path) -> usize {
@@ -96,6 +112,7 @@ async fn crash_after_parquet_write_before_manifest() {
         "unlisted files are deleted on open"
     );
     assert!(store.manifest().files.is_empty());
+    assert_disk_matches_manifest(dir.path(), &store.manifest());
     assert_exactly(&store, 4).await;
     store.flush().await.unwrap();
     assert_exactly(&store, 4).await;
@@ -118,6 +135,7 @@ async fn crash_after_manifest_replace_before_wal_cleanup() {
     let store = open(dir.path()).await;
     let manifest = store.manifest();
     assert_eq!(manifest.files.len(), 3);
+    assert_disk_matches_manifest(dir.path(), &manifest);
     let checkpoint = manifest.wal_checkpoint_segment.unwrap();
     for segment in files_with_extension(&dir.path().join("wal"), "wal") {
         let id: u64 = segment
@@ -187,6 +205,7 @@ async fn compaction_crash_points_keep_rows_exactly_once() {
             listed,
             "{crash:?}: garbage deleted on open"
         );
+        assert_disk_matches_manifest(dir.path(), &store.manifest());
         assert_exactly(&store, 6).await;
     }
 }
@@ -208,6 +227,7 @@ async fn compaction_then_crash_keeps_rows_exactly_once() {
         3,
         "compacted inputs are deleted on open"
     );
+    assert_disk_matches_manifest(dir.path(), &store.manifest());
     assert_exactly(&store, 7).await;
 }
 

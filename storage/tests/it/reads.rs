@@ -5,8 +5,9 @@ use datafusion::arrow::array::Array;
 use lookout_storage::{ErrorKind, Payload, StorageError};
 
 use crate::support::{
-    DAY_NANOS, HOUR_NANOS, config, count, cumulative_sum, log, logs, metric_value, open, open_with,
-    open_with_registry, recent_time, rows, span, spans, tenant, trace_id,
+    DAY_NANOS, HOUR_NANOS, assert_disk_matches_manifest, config, count, cumulative_sum, log, logs,
+    metric_value, open, open_with, open_with_registry, recent_time, rows, span, spans, tenant,
+    trace_id,
 };
 
 #[tokio::test]
@@ -148,6 +149,66 @@ async fn retention_drops_old_hour_partitions() {
     assert_eq!(
         rows(&store.reader(), "SELECT body FROM logs").await,
         vec![vec!["new".to_owned()]]
+    );
+}
+
+#[tokio::test]
+async fn compaction_and_retention_replace_and_delete_every_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let old = recent_time() - 10 * DAY_NANOS;
+    for round in 0..2u64 {
+        let writer = store.writer();
+        for (i, time) in [old, recent_time()].into_iter().enumerate() {
+            let id = round * 10 + i as u64;
+            writer
+                .append(
+                    &tenant(),
+                    Payload::Spans(spans(vec![span(u128::from(id), id, time + id)])),
+                )
+                .await
+                .unwrap();
+            writer
+                .append(
+                    &tenant(),
+                    Payload::Logs(logs(vec![log(&format!("log-{id}"), time + id)])),
+                )
+                .await
+                .unwrap();
+        }
+        store.flush().await.unwrap();
+    }
+    assert_eq!(store.manifest().files.len(), 8);
+    assert_disk_matches_manifest(dir.path(), &store.manifest());
+    store.compact().await.unwrap();
+    assert_eq!(store.manifest().files.len(), 4);
+    assert_eq!(store.enforce_retention().await.unwrap(), 2);
+    let manifest = store.manifest();
+    assert_eq!(manifest.files.len(), 2);
+    assert_eq!(
+        count(&store.reader(), "SELECT count(*) FROM spans").await,
+        2
+    );
+    assert_eq!(
+        count(
+            &store.reader(),
+            "SELECT CAST(sum(calls) AS BIGINT) FROM span_rollups"
+        )
+        .await,
+        2
+    );
+    drop(store);
+    // Replaced and dropped files wait out a grace period; the next open deletes them.
+    let store = open(dir.path()).await;
+    assert_eq!(store.manifest().files, manifest.files);
+    assert_disk_matches_manifest(dir.path(), &manifest);
+    assert_eq!(
+        count(
+            &store.reader(),
+            "SELECT CAST(sum(calls) AS BIGINT) FROM span_rollups"
+        )
+        .await,
+        2
     );
 }
 

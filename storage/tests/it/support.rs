@@ -278,3 +278,43 @@ pub fn copy_dir(from: &Path, to: &Path) {
 pub fn total_rows(batches: &[RecordBatch]) -> usize {
     batches.iter().map(|batch| batch.num_rows()).sum()
 }
+
+/// Asserts that what lies under `dir/tenants` is exactly what `manifest` lists: every
+/// Parquet file with its trace-id sidecar and `span_rollups` sidecar (spans) and its search
+/// index directory (logs and spans), nothing more, nothing missing.
+pub fn assert_disk_matches_manifest(dir: &Path, manifest: &lookout_storage::Manifest) {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() && path.extension().is_none_or(|ext| ext != "idx") {
+                walk(&path, found);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    let mut on_disk = Vec::new();
+    walk(&dir.join("tenants"), &mut on_disk);
+    on_disk.sort();
+    let mut listed = Vec::new();
+    for file in &manifest.files {
+        let spans = file.signal == lookout_model::Signal::Traces;
+        let metrics = file.signal == lookout_model::Signal::Metrics;
+        assert_eq!(file.trace_index_path.is_some(), spans, "{}", file.path);
+        assert_eq!(file.span_rollups.is_some(), spans, "{}", file.path);
+        assert_eq!(file.search_index_path.is_some(), !metrics, "{}", file.path);
+        listed.push(dir.join(&file.path));
+        listed.extend(file.trace_index_path.iter().map(|path| dir.join(path)));
+        listed.extend(file.search_index_path.iter().map(|path| dir.join(path)));
+        listed.extend(
+            file.span_rollups
+                .iter()
+                .map(|sidecar| dir.join(&sidecar.path)),
+        );
+    }
+    listed.sort();
+    assert_eq!(on_disk, listed, "files on disk against the manifest");
+}
