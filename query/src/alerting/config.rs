@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -67,6 +67,9 @@ pub struct SmtpFileConfig {
     pub port: Option<u16>,
     /// `none`, `starttls` or `tls` (default starttls).
     pub tls: Option<String>,
+    /// PEM file of certificate authorities trusted in addition to the built-in web roots
+    /// (a relay with a private CA).
+    pub ca_file: Option<PathBuf>,
     /// Sender address.
     pub from: Option<String>,
     /// Login name.
@@ -322,6 +325,8 @@ pub struct SmtpSettings {
     pub port: u16,
     /// TLS mode.
     pub tls: SmtpTls,
+    /// Extra trusted certificate authorities (PEM), read at resolve time.
+    pub extra_roots_pem: Option<Vec<u8>>,
     /// Sender.
     pub from: String,
     /// Login, when both are set.
@@ -528,6 +533,21 @@ fn timeout(secs: Option<u64>) -> Duration {
     Duration::from_secs(secs.unwrap_or(10).max(1))
 }
 
+/// Reads a PEM bundle of certificate authorities, refusing a file that holds none.
+fn read_ca_file(path: &Path) -> Result<Vec<u8>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(path)
+        .map_err(|error| format!("failed to read ca_file `{}`: {error}", path.display()))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| format!("invalid PEM in ca_file `{}`: {error}", path.display()))?;
+    if certificates.is_empty() {
+        return Err(format!("ca_file `{}` holds no certificate", path.display()));
+    }
+    Ok(pem)
+}
+
 /// Resolves an email receiver's SMTP settings over the defaults.
 pub fn resolve_smtp(
     own: &SmtpFileConfig,
@@ -549,6 +569,10 @@ pub fn resolve_smtp(
         "starttls" => SmtpTls::Starttls,
         "tls" => SmtpTls::Tls,
         other => return Err(format!("invalid tls `{other}`: use none, starttls or tls")),
+    };
+    let extra_roots_pem = match own.ca_file.as_ref().or(defaults.ca_file.as_ref()) {
+        Some(path) => Some(read_ca_file(path)?),
+        None => None,
     };
     let port = own.port.or(defaults.port).unwrap_or(match tls {
         SmtpTls::None => 25,
@@ -591,6 +615,7 @@ pub fn resolve_smtp(
         host,
         port,
         tls,
+        extra_roots_pem,
         from,
         credentials,
         timeout: timeout(own.timeout_secs.or(defaults.timeout_secs)),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::config::{IntegrationKind, Secret, SmtpSettings, SmtpTls};
@@ -211,6 +211,19 @@ pub fn email_message(
         .map_err(|error| format!("failed to build the email: {error}"))
 }
 
+/// TLS for SMTP: the built-in web roots plus the configured `ca_file`, host name verified.
+fn tls_parameters(smtp: &SmtpSettings) -> Result<TlsParameters, String> {
+    let mut builder = TlsParameters::builder(smtp.host.clone());
+    if let Some(pem) = &smtp.extra_roots_pem {
+        let roots = Certificate::from_pem(pem)
+            .map_err(|error| format!("invalid ca_file certificates: {error}"))?;
+        builder = builder.add_root_certificate(roots);
+    }
+    builder
+        .build()
+        .map_err(|error| format!("tls setup failed: {error}"))
+}
+
 async fn send_email(
     smtp: &SmtpSettings,
     to: &[String],
@@ -220,12 +233,8 @@ async fn send_email(
     let message = email_message(smtp, to, notification, external_url)?;
     let tls = match smtp.tls {
         SmtpTls::None => Tls::None,
-        SmtpTls::Starttls => Tls::Required(
-            TlsParameters::new(smtp.host.clone()).map_err(|e| format!("tls setup failed: {e}"))?,
-        ),
-        SmtpTls::Tls => Tls::Wrapper(
-            TlsParameters::new(smtp.host.clone()).map_err(|e| format!("tls setup failed: {e}"))?,
-        ),
+        SmtpTls::Starttls => Tls::Required(tls_parameters(smtp)?),
+        SmtpTls::Tls => Tls::Wrapper(tls_parameters(smtp)?),
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
         .port(smtp.port)

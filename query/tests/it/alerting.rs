@@ -632,6 +632,111 @@ async fn email_reaches_a_real_smtp_server_with_subject_text_and_html() {
     assert!(mail["text"].as_str().unwrap().contains("RESOLVED PAGE"));
 }
 
+/// An SMTP server speaking STARTTLS or implicit TLS with a certificate from a fresh CA
+/// (tests/python/smtp_tls_server.py); the CA's PEM lands in `ca_file`.
+async fn smtp_tls_server(python: &Path, mode: &str) -> (SmtpServer, PathBuf) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let maildir = tempfile::tempdir().unwrap();
+    let ca_file = maildir.path().join("ca.pem");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/python/smtp_tls_server.py");
+    let child = Command::new(python)
+        .arg(script)
+        .arg(mode)
+        .arg(port.to_string())
+        .arg(maildir.path().join("mail"))
+        .arg(&ca_file)
+        .env("PYTHONUNBUFFERED", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the TLS SMTP server");
+    let server = SmtpServer {
+        child,
+        port,
+        maildir,
+    };
+    for _ in 0..200 {
+        if ca_file.exists()
+            && tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        {
+            return (server, ca_file);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the {mode} SMTP server did not start listening on {port}");
+}
+
+#[tokio::test]
+async fn email_over_starttls_and_implicit_tls_trusts_only_known_authorities() {
+    let python = python();
+    for mode in ["starttls", "tls"] {
+        let (server, ca_file) = smtp_tls_server(&python, mode).await;
+        // Trusted through ca_file: the mail arrives over TLS.
+        let state = tempfile::tempdir().unwrap();
+        let config_text = format!(
+            r#"
+            max_attempts = 1
+            [smtp]
+            host = "127.0.0.1"
+            port = {port}
+            tls = "{mode}"
+            ca_file = "{ca}"
+            from = "Lookout <lookout@example.com>"
+            [route]
+            receiver = "mail"
+            [[receivers]]
+            name = "mail"
+            [[receivers.email_configs]]
+            to = ["oncall@example.com"]
+            "#,
+            port = server.port,
+            ca = ca_file.display()
+        );
+        let clock = Arc::new(ManualClock::default());
+        let spec = spec();
+        clock.set(T0);
+        let alerting = Alerting::open(resolve(&config_text, state.path()), clock.clone()).unwrap();
+        alerting
+            .observe(&spec, &evaluation(&spec, T0, true), Some(&evidence()))
+            .await;
+        clock.set(T0 + 30);
+        assert_eq!(alerting.tick().await, 1);
+        let mail = message(&python, server.maildir.path(), 1).await;
+        assert!(
+            mail["subject"]
+                .as_str()
+                .unwrap()
+                .starts_with("[FIRING:1] PAGE shop/checkout-availability"),
+            "{mode}: {mail}"
+        );
+        let log = wait_for_log(&alerting, 1).await;
+        assert_eq!(log[0].outcome, "success", "{mode}: {log:?}");
+
+        // Without the CA the relay's certificate is unknown: nothing is sent in clear.
+        let state = tempfile::tempdir().unwrap();
+        let untrusting = config_text.replace(&format!("ca_file = \"{}\"", ca_file.display()), "");
+        let alerting = Alerting::open(resolve(&untrusting, state.path()), clock.clone()).unwrap();
+        clock.set(T0);
+        alerting
+            .observe(&spec, &evaluation(&spec, T0, true), Some(&evidence()))
+            .await;
+        clock.set(T0 + 30);
+        assert_eq!(alerting.tick().await, 1);
+        let log = wait_for_log(&alerting, 1).await;
+        assert_eq!(log[0].outcome, "failed", "{mode}: {log:?}");
+        let error = log[0].error.as_deref().unwrap();
+        assert!(error.contains("smtp delivery"), "{mode}: {error}");
+        let new = server.maildir.path().join("mail").join("new");
+        assert_eq!(std::fs::read_dir(new).unwrap().count(), 1, "{mode}");
+    }
+}
+
 #[tokio::test]
 async fn slack_compatible_hooks_get_a_message_with_attachments() {
     let state = tempfile::tempdir().unwrap();
