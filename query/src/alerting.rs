@@ -394,11 +394,14 @@ impl Alerting {
         let slos = engine.list().slos;
         let loaded: BTreeSet<String> = slos.iter().map(|s| s.id.to_string()).collect();
         seen.retain(|id, _| loaded.contains(id.as_str()));
-        let resolved = self
-            .inner
-            .dispatcher
-            .lock()
-            .resolve_missing(&loaded, self.now());
+        // Resolving what is missing from a list that is not loaded yet would send a
+        // resolved notification, then page again, after every restart.
+        let resolved = engine.rules_applied()
+            && self
+                .inner
+                .dispatcher
+                .lock()
+                .resolve_missing(&loaded, self.now());
         if resolved {
             self.save().await;
         }

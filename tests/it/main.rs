@@ -1,5 +1,6 @@
 //! End-to-end tests of the `lookout` binary with real OTLP clients.
 
+mod alerting;
 mod cli;
 mod crash;
 mod depcheck;

@@ -14,9 +14,9 @@ use serde_json::Value;
 
 use crate::support::Daemon;
 
-const SERVICE: &str = "slo-e2e";
+pub(crate) const SERVICE: &str = "slo-e2e";
 
-fn availability_slo(name: &str) -> String {
+pub(crate) fn availability_slo(name: &str) -> String {
     format!(
         r#"apiVersion: openslo/v1
 kind: SLO
@@ -52,7 +52,7 @@ spec:
 
 /// 60 minutes of 20 server spans a minute, starting at `base` (a whole minute, two hours
 /// ago); minutes 30 to 39 fail. Each span ends 30 s into its minute.
-fn send_traffic(daemon: &Daemon, base: i64) -> Vec<String> {
+pub(crate) fn send_traffic(daemon: &Daemon, base: i64) -> Vec<String> {
     // HTTP/protobuf with the blocking client: this test runs outside any async runtime.
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()

@@ -183,7 +183,7 @@ fn update_for(
         let (b_active, b_thr) = rank(b);
         a_active.cmp(&b_active).then(a_thr.total_cmp(&b_thr))
     });
-    let dashboard_url = format!("{external_url}/slo/{}", spec.id);
+    let dashboard_url = format!("{external_url}/slos/{}", spec.id);
     let runbook_url = spec
         .annotations
         .get("runbook_url")

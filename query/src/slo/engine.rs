@@ -177,6 +177,9 @@ struct State {
     reload_error: Option<String>,
     next_backfill: u64,
     files_signature: Vec<(PathBuf, SystemTime, u64)>,
+    /// Set once a rule set has been applied (or there is no rules folder): until then an
+    /// absent SLO is not yet loaded rather than deleted.
+    rules_applied: bool,
 }
 
 /// The SLO engine of one tenant. Cheap to clone.
@@ -230,6 +233,7 @@ impl SloEngine {
     /// Returns the diagnostics.
     pub async fn reload(&self) -> Vec<Diagnostic> {
         let Some(dir) = self.inner.config.rules_dir.clone() else {
+            self.inner.state.lock().rules_applied = true;
             return Vec::new();
         };
         let signature = files_signature(&dir);
@@ -319,6 +323,7 @@ impl SloEngine {
             state.diagnostics = diagnostics;
             state.reload_error = None;
             state.files_signature = signature;
+            state.rules_applied = true;
             self.inner.metrics.slos.set(state.slos.len() as i64);
             backfills
         };
@@ -629,6 +634,13 @@ impl SloEngine {
                 .collect(),
             reload_error: state.reload_error.clone(),
         }
+    }
+
+    /// Whether a rule set is in force: before the first successful load (at start-up, or
+    /// while the rules folder has errors since start) the SLO list is not the truth, and
+    /// alerts of SLOs missing from it must not be resolved.
+    pub fn rules_applied(&self) -> bool {
+        self.inner.state.lock().rules_applied
     }
 
     /// The spec of one SLO.

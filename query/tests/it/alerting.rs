@@ -227,7 +227,7 @@ fn check_v4(payload: &Value, status: &str) {
     }
     assert_eq!(
         string(alert, "generatorURL"),
-        "http://lookout.test:8700/slo/shop-checkout-availability"
+        "http://lookout.test:8700/slos/shop-checkout-availability"
     );
     let fingerprint = string(alert, "fingerprint");
     assert_eq!(fingerprint.len(), 16);
@@ -246,7 +246,7 @@ fn check_slo_object(slo: &Value, firing: bool) {
     assert_eq!(slo["severity"], "page");
     assert_eq!(
         slo["dashboardURL"],
-        "http://lookout.test:8700/slo/shop-checkout-availability"
+        "http://lookout.test:8700/slos/shop-checkout-availability"
     );
     assert!(slo["evaluatedAt"].as_str().is_some());
     let budget = &slo["budget"];
@@ -602,7 +602,7 @@ async fn email_reaches_a_real_smtp_server_with_subject_text_and_html() {
         "http://lookout.test:8700/traces/6bf92f3577b34da6a3ce929d0e0e4736",
         "http://lookout.test:8700/traces/5bf92f3577b34da6a3ce929d0e0e4736",
         "Runbook: https://runbooks.example.com/checkout",
-        "http://lookout.test:8700/slo/shop-checkout-availability",
+        "http://lookout.test:8700/slos/shop-checkout-availability",
     ] {
         assert!(text.contains(needle), "text lacks `{needle}`:\n{text}");
     }
@@ -615,6 +615,11 @@ async fn email_reaches_a_real_smtp_server_with_subject_text_and_html() {
     ] {
         assert!(html.contains(needle), "html lacks `{needle}`:\n{html}");
     }
+
+    // The firing mail counts as sent once its delivery is logged; only then does a
+    // resolution have something to resolve.
+    let log = wait_for_log(&alerting, 1).await;
+    assert_eq!(log[0].outcome, "success", "{log:?}");
 
     // Resolved mail.
     clock.set(T0 + 3 * 3_600);
@@ -771,7 +776,7 @@ async fn slack_compatible_hooks_get_a_message_with_attachments() {
     assert_eq!(attachment["color"], "danger");
     assert_eq!(
         attachment["title_link"],
-        "http://lookout.test:8700/slo/shop-checkout-availability"
+        "http://lookout.test:8700/slos/shop-checkout-availability"
     );
     let text = string(attachment, "text");
     assert!(text.contains("Budget left: 83.3 %"), "{text}");
